@@ -1,0 +1,7 @@
+"""sora2-bridge: Sora 2 video generation for ComfyUI graphs, LLM agents (MCP) and the command line.
+
+This file is both the package root of ``sora2_bridge`` and the entry ComfyUI loads for the custom-node folder,
+so it imports nothing heavy and nothing from ComfyUI or MCP: ``import sora2_bridge.shared`` works in a plain Python.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,640 @@
+"""The one client of the Sora 2 Videos API: async at the core, with a thin sync facade.
+
+Operation names follow the official SDK (``create``, ``retrieve``, ``list``, ``delete``, ``remix``,
+``download_content``, ``poll``, ``create_and_poll``) plus ``extend``, ``edit`` and ``wait``. What the SDK leaves to
+the caller is done here once for every front end: local validation before spending, a cost estimate, retries with
+backoff, reconciliation of a create whose answer was lost (never pay twice), adaptive polling with a deadline and
+cancellation, streaming downloads, and the local job record (never lose a paid job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from .. import __version__
+from .config import ClientConfig, data_dir, resolve_config
+from .download import IncompleteDownload, stream_to_file
+from .errors import (
+    APIError,
+    CancelledError,
+    ConnectionFailedError,
+    DownloadError,
+    ExpiredError,
+    InvalidInputError,
+    JobFailedError,
+    NotFoundError,
+    ServerError,
+    error_from_response,
+)
+from .models import (
+    VARIANT_SUFFIX,
+    VARIANTS,
+    CreateVideoRequest,
+    DeletedVideo,
+    ImageInput,
+    Video,
+    VideoList,
+    build_create_request,
+    validate_prompt,
+    validate_seconds,
+    validate_video_id,
+)
+from .polling import PollPolicy, PollState
+from .pricing import estimate_cost
+from .progress import ProgressCallback, ProgressEvent
+from .record import JobRecord
+from .retry import RetryPolicy, is_ambiguous, is_retryable_status
+
+log = logging.getLogger("sora2_bridge")
+T = TypeVar("T")
+CancelCheck = Callable[[], bool]
+# Clock skew allowed between us and the service when matching a reconciled job to our attempt.
+RECONCILE_SKEW = 5.0
+_DEFAULT = object()
+
+
+def request_key(provider: str, base_url: str, request: CreateVideoRequest) -> str:
+    """A fingerprint of what a create would produce: identical requests share it (used to avoid paying twice)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([provider, base_url, request.form_fields()], sort_keys=True).encode())
+    if request.input_reference is not None:
+        h.update(hashlib.sha256(request.input_reference.data).digest())
+    return h.hexdigest()[:32]
+
+
+class AsyncSoraClient:
+    """Async client. Use as ``async with AsyncSoraClient() as client: ...``.
+
+    ``record=None`` opens the default job record in the user's data folder; pass ``record=False`` to disable it
+    (tests of pure wire behaviour) or a :class:`JobRecord` to share one.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        provider: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        record: JobRecord | None | bool = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float = httpx.Timeout(60.0, connect=10.0),
+        retry: RetryPolicy | None = None,
+        poll_policy: PollPolicy | None = None,
+        downloads_dir: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        json_body: bool = False,
+    ) -> None:
+        self.config = config or resolve_config(provider, base_url, api_key)
+        self.provider = self.config.provider_spec
+        self.retry = retry or RetryPolicy()
+        self.poll_policy = poll_policy or PollPolicy()
+        self.downloads_dir = Path(downloads_dir) if downloads_dir else data_dir() / "videos"
+        self._clock, self._sleep = clock, sleep
+        self.json_body = json_body
+        if record is None or record is True:
+            record = JobRecord(data_dir() / "jobs.sqlite3")
+        self.record: JobRecord | None = record or None
+        self._http = httpx.AsyncClient(
+            base_url=self.config.base_url + "/",
+            transport=transport,
+            timeout=timeout,
+            headers={
+                "Authorization": f"Bearer {self.config.api_key.get_secret_value()}",
+                "User-Agent": f"sora2-bridge/{__version__}",
+            },
+            follow_redirects=True,
+        )
+        # Jobs running at once through this client (the provider answers 429 "Too many running tasks" above it).
+        self._job_slots = asyncio.Semaphore(max(1, self.config.max_concurrent_jobs))
+
+    def __repr__(self) -> str:
+        return f"AsyncSoraClient(provider={self.config.provider!r}, base_url={self.config.base_url!r})"
+
+    async def __aenter__(self) -> AsyncSoraClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ transport with retries
+    async def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise the mapped error.
+
+        Non-idempotent calls (create, remix, extend, edit) are retried here only when the service cannot have
+        acted on them (connection refused, 429); ambiguous failures are raised for the caller to reconcile.
+        """
+        started = self._clock()
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if not idempotent and is_ambiguous(exc):
+                    raise
+                error: Exception = exc
+                retry_after = None
+            else:
+                if response.is_success:
+                    return response
+                error = error_from_response(response)
+                retry_after = error.retry_after  # type: ignore[attr-defined]
+                retryable = is_retryable_status(response.status_code)
+                if not idempotent and response.status_code != 429:
+                    retryable = False
+                if not retryable:
+                    raise error
+            delay = self.retry.delay(attempt, retry_after)
+            attempt += 1
+            waited = self._clock() - started
+            if attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
+                if isinstance(error, httpx.TransportError):
+                    raise ConnectionFailedError(
+                        f"Cannot reach {self.config.base_url} after {attempt} attempts "
+                        f"({type(error).__name__}). Check the network and the base URL."
+                    ) from None
+                raise error
+            log.info("retrying %s %s in %.1fs after %s", method, path, delay, type(error).__name__)
+            await self._sleep(delay)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(
+                "The service sent a response that is not valid JSON",
+                status_code=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            ) from None
+
+    async def _get_json_retrying(self, path: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
+        """GET that also retries a garbled (non-JSON) body, which proxies sometimes return."""
+        attempt = 0
+        while True:
+            response = await self._send("GET", path, **kwargs)
+            try:
+                return response.json(), response
+            except ValueError:
+                attempt += 1
+                if attempt >= self.retry.max_attempts:
+                    raise ServerError(
+                        "The service keeps sending responses that are not valid JSON",
+                        status_code=response.status_code,
+                        request_id=response.headers.get("x-request-id"),
+                    ) from None
+                await self._sleep(self.retry.delay(attempt - 1))
+
+    # ------------------------------------------------------------------ requests that create jobs
+    def build_request(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        size: str | None = None,
+        seconds: str | int | None = None,
+        input_reference: ImageInput | None = None,
+    ) -> CreateVideoRequest:
+        """Validate locally (no request is sent): raises InvalidInputError naming what to change."""
+        return build_create_request(self.provider, prompt, model, size, seconds, input_reference)
+
+    def estimate(self, request: CreateVideoRequest) -> float:
+        return estimate_cost(self.provider, request.model, request.size, request.seconds)
+
+    def _create_body(self, req: CreateVideoRequest) -> dict[str, Any]:
+        if self.json_body:
+            body: dict[str, Any] = req.form_fields()
+            if req.input_reference is not None:
+                b64 = base64.b64encode(req.input_reference.data).decode()
+                body["input_reference"] = {"image_url": f"data:{req.input_reference.mime_type};base64,{b64}"}
+            return {"json": body}
+        # Every field as a form part (filename None) forces multipart/form-data, as the official SDK sends it.
+        files: list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]] = [
+            (k, (None, v)) for k, v in req.form_fields().items()
+        ]
+        if req.input_reference is not None:
+            ref = req.input_reference
+            files.append(("input_reference", (ref.filename, ref.data, ref.mime_type)))
+        return {"files": files}
+
+    async def create(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        size: str | None = None,
+        seconds: str | int | None = None,
+        input_reference: ImageInput | None = None,
+    ) -> Video:
+        """Start a job. Validated locally first; recorded locally before this returns."""
+        req = self.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=input_reference)
+        return await self.create_from_request(req)
+
+    async def create_from_request(self, req: CreateVideoRequest) -> Video:
+        def matches(v: Video) -> bool:
+            return v.prompt == req.prompt and v.size in (None, req.size) and v.seconds in (None, req.seconds)
+
+        return await self._start_job(
+            "videos",
+            self._create_body(req),
+            matches=matches,
+            kind="create",
+            summary=req.summary(),
+            cost=lambda v: self.estimate(req),
+            key=request_key(self.config.provider, self.config.base_url, req),
+        )
+
+    async def remix(self, video_id: str, prompt: str) -> Video:
+        """A new job from a finished one, changed as ``prompt`` says (same model, size and length)."""
+        video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
+        return await self._start_job(
+            f"videos/{video_id}/remix",
+            {"json": {"prompt": prompt}},
+            matches=lambda v: v.prompt == prompt and v.remixed_from_video_id in (None, video_id),
+            kind="remix",
+            summary={"prompt": prompt, "video_id": video_id},
+            cost=self._cost_of,
+            source_id=video_id,
+        )
+
+    async def extend(self, video_id: str, prompt: str, seconds: str | int) -> Video:
+        """Continue a finished clip by ``seconds``; the new job's ``seconds`` is the stitched total."""
+        video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
+        secs = validate_seconds(self.provider, self.provider.default_model, seconds)
+        return await self._start_job(
+            "videos/extensions",
+            {"json": {"video": {"id": video_id}, "prompt": prompt, "seconds": secs}},
+            matches=lambda v: v.prompt == prompt,
+            kind="extend",
+            summary={"prompt": prompt, "video_id": video_id, "seconds": secs},
+            cost=lambda v: estimate_cost(self.provider, v.model or self.provider.default_model, v.size or "", secs),
+            source_id=video_id,
+        )
+
+    async def edit(self, video_id: str, prompt: str) -> Video:
+        """Change a finished clip as ``prompt`` says (the successor of remix on OpenAI's side)."""
+        video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
+        return await self._start_job(
+            "videos/edits",
+            {"json": {"video": {"id": video_id}, "prompt": prompt}},
+            matches=lambda v: v.prompt == prompt,
+            kind="edit",
+            summary={"prompt": prompt, "video_id": video_id},
+            cost=self._cost_of,
+            source_id=video_id,
+        )
+
+    def _cost_of(self, v: Video) -> float | None:
+        if not v.size or not v.seconds:
+            return None
+        return estimate_cost(self.provider, v.model or self.provider.default_model, v.size, v.seconds)
+
+    async def _start_job(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        matches: Callable[[Video], bool],
+        kind: str,
+        summary: dict[str, Any],
+        cost: Callable[[Video], float | None],
+        source_id: str | None = None,
+        key: str | None = None,
+    ) -> Video:
+        """POST a job, reconciling through ``list`` after an ambiguous failure so a job is never paid twice."""
+        known = self.record.known_ids() if self.record else set()
+        for attempt in range(self.retry.max_attempts):
+            started = self._clock()
+            try:
+                data = await self._json("POST", path, idempotent=False, **body)
+                video = Video.model_validate(data)
+                break
+            except (httpx.TransportError, ServerError) as exc:
+                log.warning("%s: no clear answer (%s); checking whether the job was created", kind, type(exc).__name__)
+                found = await self._reconcile(matches, started, known)
+                if found is not None:
+                    video = found
+                    break
+                if attempt + 1 >= self.retry.max_attempts:
+                    if isinstance(exc, APIError):
+                        raise
+                    raise ConnectionFailedError(
+                        f"The {kind} request got no answer after {attempt + 1} attempts and no job was found; "
+                        "nothing was created. Check the network and try again."
+                    ) from None
+                await self._sleep(self.retry.delay(attempt))
+        if self.record is not None:
+            self.record.add(
+                video,
+                provider=self.config.provider,
+                base_url=self.config.base_url,
+                kind=kind,
+                request=summary,
+                cost_usd=cost(video),
+                source_id=source_id,
+                request_key=key,
+            )
+        return video
+
+    async def _reconcile(self, matches: Callable[[Video], bool], started: float, known: set[str]) -> Video | None:
+        page = await self.list_page(limit=20, order="desc")
+        for v in page.data:
+            if v.id in known or not matches(v):
+                continue
+            if v.created_at is not None and v.created_at < started - RECONCILE_SKEW:
+                continue
+            log.warning("found job %s created by the unanswered request; not sending it again", v.id)
+            return v
+        return None
+
+    # ------------------------------------------------------------------ reading and deleting
+    async def retrieve(self, video_id: str) -> Video:
+        video, _ = await self._retrieve_with_hint(video_id)
+        return video
+
+    async def _retrieve_with_hint(self, video_id: str) -> tuple[Video, float | None]:
+        video_id = validate_video_id(video_id)
+        data, response = await self._get_json_retrying(f"videos/{video_id}")
+        video = Video.model_validate(data)
+        if self.record is not None:
+            self.record.update(video)
+        hint = response.headers.get("openai-poll-after-ms")
+        return video, (int(hint) / 1000.0 if hint and hint.isdigit() else None)
+
+    async def list_page(self, *, limit: int | None = None, order: str = "desc", after: str | None = None) -> VideoList:
+        params: dict[str, Any] = {"order": order}
+        if limit is not None:
+            if not 0 <= limit <= 100:
+                raise InvalidInputError("limit must be between 0 and 100.", param="limit")
+            params["limit"] = limit
+        if after:
+            params["after"] = validate_video_id(after)
+        if order not in ("asc", "desc"):
+            raise InvalidInputError("order must be 'asc' or 'desc'.", param="order")
+        data, _ = await self._get_json_retrying("videos", params=params)
+        return VideoList.model_validate(data)
+
+    async def list(
+        self, *, limit: int | None = None, order: str = "desc", max_items: int | None = None
+    ) -> AsyncIterator[Video]:
+        """Every video of the account, page after page (``limit`` is the page size)."""
+        after: str | None = None
+        seen = 0
+        while True:
+            page = await self.list_page(limit=limit, order=order, after=after)
+            for v in page.data:
+                yield v
+                seen += 1
+                if max_items is not None and seen >= max_items:
+                    return
+            if not page.has_more or not page.data:
+                return
+            after = page.last_id or page.data[-1].id
+
+    async def delete(self, video_id: str) -> DeletedVideo:
+        video_id = validate_video_id(video_id)
+        data = await self._json("DELETE", f"videos/{video_id}")
+        if self.record is not None:
+            self.record.set_status(video_id, "deleted")
+        return DeletedVideo.model_validate(data)
+
+    # ------------------------------------------------------------------ waiting
+    async def poll(
+        self,
+        video_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+        deadline: float | None | object = _DEFAULT,
+    ) -> Video:
+        """Wait until the job is ``completed`` or ``failed`` and return it (the caller checks ``status``).
+
+        Raises :class:`WaitTimeoutError` after ``deadline`` seconds and :class:`CancelledError` as soon as
+        ``should_cancel()`` is true; in both cases the job keeps running on the service and stays recorded.
+        """
+        from .errors import WaitTimeoutError
+
+        limit = self.poll_policy.deadline if deadline is _DEFAULT else deadline
+        state = PollState(self.poll_policy)
+        start = self._clock()
+        while True:
+            self._check_cancel(should_cancel, video_id)
+            video, hint = await self._retrieve_with_hint(video_id)
+            now = self._clock()
+            state.observe(now, video.progress)
+            if on_progress is not None:
+                on_progress(ProgressEvent(video_id, video.status, video.progress, now - start, state.eta()))
+            if video.is_terminal:
+                return video
+            interval = state.next_interval(hint)
+            if limit is not None and now - start + interval > limit:  # type: ignore[operator]
+                remaining = max(0.0, limit - (now - start))  # type: ignore[operator]
+                if remaining <= 0:
+                    raise WaitTimeoutError(video_id, now - start, video.status, video.progress)
+                interval = remaining
+            await self._sleep_cancellable(interval, should_cancel, video_id)
+
+    async def wait(self, video_id: str, **kwargs: Any) -> Video:
+        """Like :meth:`poll`, but a failed job raises :class:`JobFailedError` with the service's code and message."""
+        video = await self.poll(video_id, **kwargs)
+        if video.status == "failed":
+            err = video.error
+            raise JobFailedError(video.id, err.code if err else None, err.message if err else None)
+        return video
+
+    async def create_and_poll(self, prompt: str, **kwargs: Any) -> Video:
+        """Create and wait, holding one of the provider's job slots so concurrent callers do not trip its cap."""
+        wait_kwargs = {k: kwargs.pop(k) for k in ("on_progress", "should_cancel", "deadline") if k in kwargs}
+        async with self._job_slots:
+            video = await self.create(prompt, **kwargs)
+            return await self.poll(video.id, **wait_kwargs)
+
+    def _check_cancel(self, should_cancel: CancelCheck | None, video_id: str | None) -> None:
+        if should_cancel is not None and should_cancel():
+            raise CancelledError(video_id)
+
+    async def _sleep_cancellable(self, seconds: float, should_cancel: CancelCheck | None, video_id: str) -> None:
+        """Sleep in short slices so a cancel request is honoured within a quarter of a second."""
+        if should_cancel is None:
+            await self._sleep(seconds)
+            return
+        end = self._clock() + seconds
+        while (left := end - self._clock()) > 0:
+            self._check_cancel(should_cancel, video_id)
+            await self._sleep(min(0.25, left))
+        self._check_cancel(should_cancel, video_id)
+
+    # ------------------------------------------------------------------ downloading
+    def default_path(self, video_id: str, variant: str = "video") -> Path:
+        return self.downloads_dir / f"{video_id}{VARIANT_SUFFIX[variant]}"
+
+    async def download_content(
+        self,
+        video_id: str,
+        output: str | Path | None = None,
+        *,
+        variant: str = "video",
+        on_progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Stream one variant to ``output`` (a file or a folder; default: the downloads folder). Returns the path."""
+        video_id = validate_video_id(video_id)
+        if variant not in VARIANTS:
+            raise InvalidInputError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}.", param="variant")
+        dest = Path(output) if output else self.default_path(video_id, variant)
+        if dest.is_dir():
+            dest = dest / f"{video_id}{VARIANT_SUFFIX[variant]}"
+        start = self._clock()
+
+        def report(done: int, total: int | None) -> None:
+            if on_progress is not None:
+                on_progress(
+                    ProgressEvent(video_id, "downloading", 100, self._clock() - start, None, done, total)
+                )
+
+        last_error: Exception | None = None
+        for attempt in range(self.retry.max_attempts):
+            try:
+                async with self._http.stream(
+                    "GET", f"videos/{video_id}/content", params={"variant": variant}
+                ) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        raise error_from_response(response)
+                    size = await stream_to_file(response, dest, report)
+                    log.info("downloaded %s (%d bytes) to %s", video_id, size, dest)
+                break
+            except NotFoundError as exc:
+                if (exc.code or "").endswith("expired") or "expired" in exc.message.lower():
+                    if self.record is not None:
+                        self.record.set_status(video_id, "expired")
+                    raise ExpiredError(video_id) from None
+                raise
+            except (IncompleteDownload, httpx.TransportError, ServerError) as exc:
+                last_error = exc
+                retry_after = exc.retry_after if isinstance(exc, ServerError) else None
+                if attempt + 1 < self.retry.max_attempts:
+                    await self._sleep(self.retry.delay(attempt, retry_after))
+            except APIError as exc:
+                if exc.status_code == 429 and attempt + 1 < self.retry.max_attempts:
+                    last_error = exc
+                    await self._sleep(self.retry.delay(attempt, exc.retry_after))
+                    continue
+                raise
+        else:
+            raise DownloadError(
+                f"Download of {video_id} ({variant}) failed after {self.retry.max_attempts} attempts: {last_error}. "
+                f"The job is safe on the service until it expires: retry with `sora2 download {video_id}`."
+            )
+        if self.record is not None:
+            self.record.set_file(video_id, variant, dest.resolve())
+        if on_progress is not None:
+            on_progress(ProgressEvent(video_id, "downloaded", 100, self._clock() - start))
+        return dest
+
+
+class SoraClient:
+    """Blocking facade over :class:`AsyncSoraClient` for scripts and notebooks.
+
+    The async client runs on a private event loop in a worker thread (an anyio blocking portal), so connection
+    pooling works across calls and the calling thread needs no event loop of its own.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        self._portal_cm = start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+
+        async def make() -> AsyncSoraClient:
+            return AsyncSoraClient(*args, **kwargs)
+
+        try:
+            self._async = self._portal.call(make)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+
+    @property
+    def config(self) -> ClientConfig:
+        return self._async.config
+
+    @property
+    def record(self) -> JobRecord | None:
+        return self._async.record
+
+    def __repr__(self) -> str:
+        return f"SoraClient(provider={self.config.provider!r}, base_url={self.config.base_url!r})"
+
+    def __enter__(self) -> SoraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._portal_cm is not None:
+            self._portal.call(self._async.aclose)
+            self._portal_cm.__exit__(None, None, None)
+            self._portal_cm = None  # type: ignore[assignment]
+
+    def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        async def run() -> T:
+            return await fn(*args, **kwargs)
+
+        return self._portal.call(run)
+
+    def build_request(self, *args: Any, **kwargs: Any) -> CreateVideoRequest:
+        return self._async.build_request(*args, **kwargs)
+
+    def estimate(self, request: CreateVideoRequest) -> float:
+        return self._async.estimate(request)
+
+    def create(self, prompt: str, **kwargs: Any) -> Video:
+        return self._call(self._async.create, prompt, **kwargs)
+
+    def retrieve(self, video_id: str) -> Video:
+        return self._call(self._async.retrieve, video_id)
+
+    def list(self, **kwargs: Any) -> list[Video]:
+        async def collect() -> list[Video]:
+            return [v async for v in self._async.list(**kwargs)]
+
+        return self._portal.call(collect)
+
+    def delete(self, video_id: str) -> DeletedVideo:
+        return self._call(self._async.delete, video_id)
+
+    def remix(self, video_id: str, prompt: str) -> Video:
+        return self._call(self._async.remix, video_id, prompt)
+
+    def extend(self, video_id: str, prompt: str, seconds: str | int) -> Video:
+        return self._call(self._async.extend, video_id, prompt, seconds)
+
+    def edit(self, video_id: str, prompt: str) -> Video:
+        return self._call(self._async.edit, video_id, prompt)
+
+    def poll(self, video_id: str, **kwargs: Any) -> Video:
+        return self._call(self._async.poll, video_id, **kwargs)
+
+    def wait(self, video_id: str, **kwargs: Any) -> Video:
+        return self._call(self._async.wait, video_id, **kwargs)
+
+    def create_and_poll(self, prompt: str, **kwargs: Any) -> Video:
+        return self._call(self._async.create_and_poll, prompt, **kwargs)
+
+    def download_content(self, video_id: str, output: str | Path | None = None, **kwargs: Any) -> Path:
+        return self._call(self._async.download_content, video_id, output, **kwargs)

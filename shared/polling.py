@@ -1,0 +1,71 @@
+"""How often to ask "is it done yet?": adaptive polling that spends few calls and notices completion quickly.
+
+A fixed interval trades one for the other (8 s: few calls, up to 8 s late; 1 s: prompt, hundreds of calls).
+Here the interval follows the job's own progress: from the rate at which ``progress`` rises we estimate the time
+left and wait a fraction of it, so polls are sparse early and dense near the end; when progress gives no signal
+(queued, or stalled at 99 %) the interval backs off geometrically. A server hint (``openai-poll-after-ms``) is a
+floor: we never ask sooner than the service asked us to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    initial_interval: float = 2.0
+    min_interval: float = 1.0
+    max_interval: float = 20.0
+    # Wait this fraction of the estimated time left before asking again.
+    eta_fraction: float = 0.4
+    backoff: float = 1.5
+    # Total wait before giving up (the job keeps running and stays recorded); None waits forever.
+    deadline: float | None = 3600.0
+
+
+@dataclass
+class PollState:
+    """Progress samples of one job, and the interval logic that reads them."""
+
+    policy: PollPolicy = field(default_factory=PollPolicy)
+    first: tuple[float, int] | None = None
+    last: tuple[float, int] | None = None
+    no_signal_streak: int = 0
+    overdue_streak: int = 0
+
+    def observe(self, t: float, progress: int) -> None:
+        if progress > 0 and self.first is None:
+            self.first = (t, progress)
+        if self.last is not None and progress <= self.last[1]:
+            self.no_signal_streak += 1
+        else:
+            self.no_signal_streak = 0
+        self.last = (t, progress)
+
+    def eta(self) -> float | None:
+        """Estimated seconds until 100 %, from the progress rate since the first non-zero sample."""
+        if self.first is None or self.last is None:
+            return None
+        (t0, p0), (t1, p1) = self.first, self.last
+        if t1 <= t0 or p1 <= p0:
+            return None
+        rate = (p1 - p0) / (t1 - t0)
+        return max(0.0, (100 - p1) / rate)
+
+    def next_interval(self, server_hint: float | None = None) -> float:
+        p = self.policy
+        eta = self.eta()
+        if eta is None:
+            # No rate yet (queued, or a single sample): back off while nothing moves.
+            interval = p.initial_interval * (p.backoff ** min(self.no_signal_streak, 12))
+        elif eta > 0:
+            interval = eta * p.eta_fraction
+        else:
+            # Past the estimated end (e.g. stuck at 99 %): start dense, back off if it drags on.
+            self.overdue_streak += 1
+            interval = p.min_interval * (p.backoff ** min(self.overdue_streak - 1, 12))
+        interval = min(max(interval, p.min_interval), p.max_interval)
+        if server_hint is not None:
+            interval = max(interval, server_hint)
+        return interval
