@@ -1,0 +1,342 @@
+"""The ``sora2`` command line: generate, follow, download and manage Sora 2 clips, or run the local simulator.
+
+Exit codes scripts can trust: 0 success, 2 bad input or configuration (nothing was sent), 1 a service or job
+failure, 130 interrupted (the job id is printed so the work paid for can be collected later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .shared.client import AsyncSoraClient
+from .shared.config import resolve_config
+from .shared.errors import Sora2Error
+from .shared.media import FIT_MODES, fit_image, load_image_file
+from .shared.models import VARIANT_SUFFIX, VARIANTS, Video
+from .shared.pricing import estimate_cost, format_usd
+from .shared.progress import ProgressEvent
+from .shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _State:
+    """What the Ctrl-C handler needs to tell the user: the job that keeps running on the service."""
+
+    video_id: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sora2", description="Sora 2 video generation from the command line.")
+    p.add_argument("--version", action="version", version=f"sora2-bridge {__version__}")
+    p.add_argument("--provider", choices=sorted(PROVIDERS), help="service to use (default: $SORA2_PROVIDER or cometapi)")
+    p.add_argument("--base-url", help="base URL of a compatible service, e.g. https://host/v1 ($SORA2_BASE_URL)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument(
+        "--simulate", action="store_true", help="run against an in-process local simulator (no key, no network, free)"
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def waiting(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-o", "--output", help="file or folder for the MP4 (default: ./<video_id>.mp4)")
+        sp.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+        sp.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
+
+    g = sub.add_parser("generate", help="create a clip, wait for it and download it")
+    g.add_argument("prompt")
+    g.add_argument("--model", help="model name (default: the provider's, sora-2)")
+    g.add_argument("--size", default="720x1280", help="WIDTHxHEIGHT, e.g. 1280x720 (default 720x1280)")
+    g.add_argument("--seconds", default="4", help="clip length: 4, 8, 12 (16, 20 where offered)")
+    g.add_argument("--image", help="first frame: a JPEG/PNG/WebP file (fitted to --size)")
+    g.add_argument("--fit", choices=FIT_MODES, default="crop", help="how to fit --image to --size (default crop)")
+    waiting(g)
+
+    s = sub.add_parser("status", help="show a job (from the service, and where it was saved locally)")
+    s.add_argument("video_id")
+
+    d = sub.add_parser("download", help="wait for a job if needed and download it")
+    d.add_argument("video_id")
+    d.add_argument("--variant", choices=VARIANTS, default="video")
+    d.add_argument("-o", "--output", help="file or folder (default: ./<video_id>.<ext>)")
+    d.add_argument("--timeout", type=float, default=3600.0)
+
+    r = sub.add_parser("remix", help="a new clip from a finished one, changed as the prompt says")
+    r.add_argument("video_id")
+    r.add_argument("prompt")
+    waiting(r)
+
+    e = sub.add_parser("extend", help="continue a finished clip by --seconds")
+    e.add_argument("video_id")
+    e.add_argument("prompt")
+    e.add_argument("--seconds", required=True)
+    waiting(e)
+
+    ed = sub.add_parser("edit", help="edit a finished clip as the prompt says")
+    ed.add_argument("video_id")
+    ed.add_argument("prompt")
+    waiting(ed)
+
+    ls = sub.add_parser("list", help="list jobs on the service (or in the local record with --local)")
+    ls.add_argument("--local", action="store_true", help="list this machine's record of paid jobs (no network)")
+    ls.add_argument("--limit", type=int, default=20)
+
+    rm = sub.add_parser("delete", help="delete a job and its files on the service")
+    rm.add_argument("video_id")
+
+    c = sub.add_parser("cost", help="estimate the price of a clip before spending (no network)")
+    c.add_argument("--model")
+    c.add_argument("--size", default="720x1280")
+    c.add_argument("--seconds", default="4")
+
+    sim = sub.add_parser("simulate", help="serve the local Sora 2 simulator on loopback")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--speed", type=float, default=1.0, help="render speed multiplier (higher = faster)")
+    sim.add_argument("--data-dir", help="keep jobs and media here across restarts")
+    sim.add_argument("--fault-rate-limit", type=float, default=0.0, help="fraction of API calls answered 429")
+    sim.add_argument("--fault-server-error", type=float, default=0.0, help="fraction of API calls answered 5xx")
+    sim.add_argument("--fault-drop-download", type=float, default=0.0, help="fraction of downloads cut mid-way")
+    sim.add_argument("--fault-slow-ms", type=int, default=0, help="extra latency per response")
+    sim.add_argument("--max-running-jobs", type=int, default=4, help="running jobs before 429 'Too many running tasks'")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[AsyncSoraClient]:
+    """A client for the chosen provider, or for an in-process simulator with ``--simulate``."""
+    if args.simulate:
+        from .shared.simulator.server import SimulatorServer
+
+        with SimulatorServer() as sim:
+            config = resolve_config("local", sim.base_url)
+            async with AsyncSoraClient(config) as client:
+                yield client
+    else:
+        async with AsyncSoraClient(resolve_config(args.provider, args.base_url)) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool) -> Iterator[Any]:
+    """A live bar on stderr that follows ProgressEvents; silent with --json or when stderr is not a terminal."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=100)
+
+        def update(ev: ProgressEvent) -> None:
+            if ev.phase == "downloading" and ev.bytes_total:
+                bar.update(task, description=f"{ev.video_id}: {ev.text}", completed=100 * ev.bytes_done / ev.bytes_total)
+            else:
+                bar.update(task, description=f"{ev.video_id}: {ev.text}", completed=ev.progress)
+
+        yield update
+
+
+def _video_dict(video: Video, **extra: Any) -> dict[str, Any]:
+    return {**video.model_dump(mode="json"), **extra}
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
+    if args.json:
+        out.print_json(json.dumps(data))
+    else:
+        out.print(human, highlight=False)
+
+
+def _default_output(args: argparse.Namespace, video_id: str, suffix: str = ".mp4") -> Path:
+    if getattr(args, "output", None):
+        return Path(args.output)
+    return Path.cwd() / f"{video_id}{suffix}"
+
+
+async def _follow(client: AsyncSoraClient, args: argparse.Namespace, video: Video, cost: float | None) -> int:
+    """Wait for a job and download it; the shared tail of generate/remix/extend/edit/download."""
+    _State.video_id = video.id
+    if getattr(args, "no_wait", False):
+        _emit(args, _video_dict(video, cost_usd=cost), f"Started {video.id} ({video.status}). "
+              f"Collect it with: sora2 download {video.id}")
+        return 0
+    with progress_bar(not args.json and err.is_terminal) as update:
+        video = await client.wait(video.id, on_progress=update, deadline=args.timeout)
+        variant = getattr(args, "variant", "video")
+        path = await client.download_content(
+            video.id, _default_output(args, video.id, VARIANT_SUFFIX[variant]), variant=variant, on_progress=update
+        )
+    _State.video_id = None
+    _emit(args, _video_dict(video, file=str(path), cost_usd=cost), f"Saved {path} ({video.id}, {video.seconds}s {video.size})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- commands
+async def cmd_generate(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        image = None
+        if args.image:
+            image = fit_image(load_image_file(args.image), args.size.strip().lower(), args.fit)
+        req = client.build_request(args.prompt, model=args.model, size=args.size, seconds=args.seconds,
+                                   input_reference=image)
+        cost = client.estimate(req)
+        if not args.json:
+            note = " (simulated: free)" if args.simulate else ""
+            err.print(f"Estimated cost: {format_usd(cost)}{note} - {req.model}, {req.size}, {req.seconds}s "
+                      f"on {client.config.provider}", highlight=False)
+        video = await client.create_from_request(req)
+        if not args.json:
+            err.print(f"Created {video.id}", highlight=False)
+        return await _follow(client, args, video, cost)
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        video = await client.retrieve(args.video_id)
+        row = client.record.get(video.id) if client.record else None
+        local = row.files if row else {}
+        line = f"{video.id}: {video.status} {video.progress}%"
+        if video.error:
+            line += f" - {video.error.code}: {video.error.message}"
+        if local.get("video"):
+            line += f"\n  saved at {local['video']}"
+        _emit(args, _video_dict(video, local_files=local), line)
+        return 1 if video.status == "failed" else 0
+
+
+async def cmd_download(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        video = await client.retrieve(args.video_id)
+        return await _follow(client, args, video, None)
+
+
+async def cmd_remix(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        video = await client.remix(args.video_id, args.prompt)
+        return await _follow(client, args, video, client._cost_of(video))
+
+
+async def cmd_extend(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        video = await client.extend(args.video_id, args.prompt, args.seconds)
+        return await _follow(client, args, video, None)
+
+
+async def cmd_edit(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        video = await client.edit(args.video_id, args.prompt)
+        return await _follow(client, args, video, client._cost_of(video))
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    if args.local:
+        from .shared.config import data_dir
+        from .shared.record import JobRecord
+
+        rows = JobRecord(data_dir() / "jobs.sqlite3").list(args.limit)
+        if args.json:
+            out.print_json(json.dumps([r.as_dict() for r in rows]))
+            return 0
+        table = Table("id", "provider", "status", "model", "size", "s", "cost", "file", "prompt")
+        for r in rows:
+            table.add_row(r.id, r.provider, r.status, r.model or "", r.size or "", r.seconds or "",
+                          format_usd(r.cost_usd) if r.cost_usd is not None else "", r.video_file or "",
+                          (r.prompt or "")[:40])
+        out.print(table)
+        return 0
+    async with open_client(args) as client:
+        videos = [v async for v in client.list(limit=min(args.limit, 100), max_items=args.limit)]
+    if args.json:
+        out.print_json(json.dumps([v.model_dump(mode="json") for v in videos]))
+        return 0
+    table = Table("id", "status", "progress", "model", "size", "s", "prompt")
+    for v in videos:
+        table.add_row(v.id, v.status, f"{v.progress}%", v.model or "", v.size or "", v.seconds or "", (v.prompt or "")[:50])
+    out.print(table)
+    return 0
+
+
+async def cmd_delete(args: argparse.Namespace) -> int:
+    async with open_client(args) as client:
+        result = await client.delete(args.video_id)
+    _emit(args, result.model_dump(mode="json"), f"Deleted {result.id}")
+    return 0
+
+
+async def cmd_cost(args: argparse.Namespace) -> int:
+    from .shared.models import build_create_request
+
+    name = args.provider or ("local" if args.simulate else os.environ.get("SORA2_PROVIDER", DEFAULT_PROVIDER))
+    provider = get_provider(name)
+    req = build_create_request(provider, "price check", args.model, args.size, args.seconds)
+    usd = estimate_cost(provider, req.model, req.size, req.seconds)
+    _emit(args, {"provider": provider.name, "model": req.model, "size": req.size, "seconds": req.seconds, "usd": usd},
+          f"{format_usd(usd)} for {req.seconds}s of {req.model} at {req.size} on {provider.name}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .shared.simulator.server import serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        data_dir=args.data_dir,
+        max_running_jobs=args.max_running_jobs,
+        faults={
+            "rate_limit_fraction": args.fault_rate_limit,
+            "server_error_fraction": args.fault_server_error,
+            "drop_download_fraction": args.fault_drop_download,
+            "slow_ms": args.fault_slow_ms,
+        },
+    )
+    return 0
+
+
+COMMANDS = {
+    "generate": cmd_generate, "status": cmd_status, "download": cmd_download, "remix": cmd_remix,
+    "extend": cmd_extend, "edit": cmd_edit, "list": cmd_list, "delete": cmd_delete, "cost": cmd_cost,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return cmd_simulate(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        if _State.video_id:
+            err.print(f"\nStopped waiting. {_State.video_id} keeps rendering on the service and is in the local "
+                      f"record; collect it with: sora2 download {_State.video_id}", highlight=False)
+        return 130
+    except Sora2Error as exc:
+        err.print(f"error: {exc}", style="red", markup=False, highlight=False)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
