@@ -40,12 +40,13 @@ async def stream_to_file(
                     fh.write(chunk)
                     received += len(chunk)
                     if on_bytes is not None:
-                        on_bytes(response.num_bytes_downloaded, expected)
+                        on_bytes(response.num_bytes_downloaded or received, expected)
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
                 raise IncompleteDownload(received, expected) from exc
-        # Content-Length counts bytes on the wire (before any content decoding).
-        if expected is not None and response.num_bytes_downloaded != expected:
-            raise IncompleteDownload(response.num_bytes_downloaded, expected)
+        # Content-Length counts bytes on the wire, before any content decoding (a pre-loaded body counts 0 there).
+        wire = response.num_bytes_downloaded or received
+        if expected is not None and wire != expected:
+            raise IncompleteDownload(wire, expected)
         os.replace(tmp_name, dest)
     except BaseException:
         try:
