@@ -41,23 +41,34 @@ class _State:
 
 
 # ---------------------------------------------------------------------------------------------- arguments
+def _add_globals(p: argparse.ArgumentParser, default: Any) -> None:
+    """Options valid before or after the command; after it, SUPPRESS keeps them from overwriting earlier ones."""
+    p.add_argument("--provider", choices=sorted(PROVIDERS), default=default,
+                   help="service to use (default: $SORA2_PROVIDER or cometapi)")
+    p.add_argument("--base-url", default=default, help="base URL of a compatible service, e.g. https://host/v1")
+    p.add_argument("--json", action="store_true", default=default or False, help="print machine-readable JSON")
+    p.add_argument("--simulate", action="store_true", default=default or False,
+                   help="run against an in-process local simulator (no key, no network, free)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sora2", description="Sora 2 video generation from the command line.")
     p.add_argument("--version", action="version", version=f"sora2-bridge {__version__}")
-    p.add_argument("--provider", choices=sorted(PROVIDERS), help="service to use (default: $SORA2_PROVIDER or cometapi)")
-    p.add_argument("--base-url", help="base URL of a compatible service, e.g. https://host/v1 ($SORA2_BASE_URL)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    p.add_argument(
-        "--simulate", action="store_true", help="run against an in-process local simulator (no key, no network, free)"
-    )
+    _add_globals(p, None)
+    # The same options are accepted after the command too (`sora2 generate ... --simulate`).
+    common = argparse.ArgumentParser(add_help=False)
+    _add_globals(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
 
     def waiting(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("-o", "--output", help="file or folder for the MP4 (default: ./<video_id>.mp4)")
         sp.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
         sp.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
 
-    g = sub.add_parser("generate", help="create a clip, wait for it and download it")
+    g = add("generate", help="create a clip, wait for it and download it")
     g.add_argument("prompt")
     g.add_argument("--model", help="model name (default: the provider's, sora-2)")
     g.add_argument("--size", default="720x1280", help="WIDTHxHEIGHT, e.g. 1280x720 (default 720x1280)")
@@ -66,44 +77,44 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fit", choices=FIT_MODES, default="crop", help="how to fit --image to --size (default crop)")
     waiting(g)
 
-    s = sub.add_parser("status", help="show a job (from the service, and where it was saved locally)")
+    s = add("status", help="show a job (from the service, and where it was saved locally)")
     s.add_argument("video_id")
 
-    d = sub.add_parser("download", help="wait for a job if needed and download it")
+    d = add("download", help="wait for a job if needed and download it")
     d.add_argument("video_id")
     d.add_argument("--variant", choices=VARIANTS, default="video")
     d.add_argument("-o", "--output", help="file or folder (default: ./<video_id>.<ext>)")
     d.add_argument("--timeout", type=float, default=3600.0)
 
-    r = sub.add_parser("remix", help="a new clip from a finished one, changed as the prompt says")
+    r = add("remix", help="a new clip from a finished one, changed as the prompt says")
     r.add_argument("video_id")
     r.add_argument("prompt")
     waiting(r)
 
-    e = sub.add_parser("extend", help="continue a finished clip by --seconds")
+    e = add("extend", help="continue a finished clip by --seconds")
     e.add_argument("video_id")
     e.add_argument("prompt")
     e.add_argument("--seconds", required=True)
     waiting(e)
 
-    ed = sub.add_parser("edit", help="edit a finished clip as the prompt says")
+    ed = add("edit", help="edit a finished clip as the prompt says")
     ed.add_argument("video_id")
     ed.add_argument("prompt")
     waiting(ed)
 
-    ls = sub.add_parser("list", help="list jobs on the service (or in the local record with --local)")
+    ls = add("list", help="list jobs on the service (or in the local record with --local)")
     ls.add_argument("--local", action="store_true", help="list this machine's record of paid jobs (no network)")
     ls.add_argument("--limit", type=int, default=20)
 
-    rm = sub.add_parser("delete", help="delete a job and its files on the service")
+    rm = add("delete", help="delete a job and its files on the service")
     rm.add_argument("video_id")
 
-    c = sub.add_parser("cost", help="estimate the price of a clip before spending (no network)")
+    c = add("cost", help="estimate the price of a clip before spending (no network)")
     c.add_argument("--model")
     c.add_argument("--size", default="720x1280")
     c.add_argument("--seconds", default="4")
 
-    sim = sub.add_parser("simulate", help="serve the local Sora 2 simulator on loopback")
+    sim = add("simulate", help="serve the local Sora 2 simulator on loopback")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--speed", type=float, default=1.0, help="render speed multiplier (higher = faster)")
