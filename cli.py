@@ -121,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data-dir", help="keep jobs and media here across restarts")
     sim.add_argument("--fault-rate-limit", type=float, default=0.0, help="fraction of API calls answered 429")
     sim.add_argument("--fault-server-error", type=float, default=0.0, help="fraction of API calls answered 5xx")
-    sim.add_argument("--fault-drop-download", type=float, default=0.0, help="fraction of downloads cut mid-way")
-    sim.add_argument("--fault-slow-ms", type=int, default=0, help="extra latency per response")
+    sim.add_argument("--fault-drop-downloads", type=int, default=0, help="cut the next N downloads mid-way")
+    sim.add_argument("--fault-lose-creates", type=int, default=0, help="create the next N jobs but lose the answer")
+    sim.add_argument("--fault-latency-ms", type=int, default=0, help="extra latency per API call")
+    sim.add_argument("--policy-marker", default="__policy__", help="prompts containing this fail moderation")
     sim.add_argument("--max-running-jobs", type=int, default=4, help="running jobs before 429 'Too many running tasks'")
     return p
 
@@ -320,8 +322,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         faults={
             "rate_limit_fraction": args.fault_rate_limit,
             "server_error_fraction": args.fault_server_error,
-            "drop_download_fraction": args.fault_drop_download,
-            "slow_ms": args.fault_slow_ms,
+            "drop_download_next": args.fault_drop_downloads,
+            "lose_create_next": args.fault_lose_creates,
+            "latency_ms": args.fault_latency_ms,
+            "policy_marker": args.policy_marker,
         },
     )
     return 0
