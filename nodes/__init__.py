@@ -1,0 +1,1 @@
+"""ComfyUI nodes (issue #4): built on sora2_bridge.shared."""
