@@ -99,7 +99,7 @@ class AsyncSoraClient:
         self.config = config or resolve_config(provider, base_url, api_key)
         self.provider = self.config.provider_spec
         self.retry = retry or RetryPolicy()
-        self.poll_policy = poll_policy or PollPolicy()
+        self.poll_policy = poll_policy or PollPolicy(initial_interval=self.provider.initial_poll_interval)
         self.downloads_dir = Path(downloads_dir) if downloads_dir else data_dir() / "videos"
         self._clock, self._sleep = clock, sleep
         self.json_body = json_body
@@ -116,6 +116,8 @@ class AsyncSoraClient:
             },
             follow_redirects=True,
         )
+        # Local creation time of the jobs this client started: a fresh job is queued, so the first poll waits.
+        self._started_at: dict[str, float] = {}
         # Jobs running at once through this client (the provider answers 429 "Too many running tasks" above it).
         self._job_slots = asyncio.Semaphore(max(1, self.config.max_concurrent_jobs))
 
@@ -337,6 +339,7 @@ class AsyncSoraClient:
                         "nothing was created. Check the network and try again."
                     ) from None
                 await self._sleep(self.retry.delay(attempt))
+        self._started_at[video.id] = self._clock()
         if self.record is not None:
             self.record.add(
                 video,
@@ -431,6 +434,10 @@ class AsyncSoraClient:
         limit = self.poll_policy.deadline if deadline is _DEFAULT else deadline
         state = PollState(self.poll_policy)
         start = self._clock()
+        fresh = self._started_at.pop(video_id, None)
+        if fresh is not None and start - fresh < self.poll_policy.initial_interval:
+            # Nothing to learn from a job created a moment ago: it is queued.
+            await self._sleep_cancellable(self.poll_policy.initial_interval - (start - fresh), should_cancel, video_id)
         while True:
             self._check_cancel(should_cancel, video_id)
             video, hint = await self._retrieve_with_hint(video_id)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class PollPolicy:
     # Defaults tuned with tests/test_polling.py's model of a linear job (bench/bench_polling.py measures them).
-    initial_interval: float = 6.0
+    initial_interval: float = 8.0
     min_interval: float = 1.0
     max_interval: float = 30.0
     # Wait this fraction of the estimated time left before asking again.
     eta_fraction: float = 0.7
-    backoff: float = 1.5
+    backoff: float = 2.0
     # Below this many seconds left, the next poll aims at the predicted end itself.
     close_enough: float = 8.0
     # Total wait before giving up (the job keeps running and stays recorded); None waits forever.
@@ -36,10 +36,19 @@ class PollState:
     last: tuple[float, int] | None = None
     no_signal_streak: int = 0
     overdue_streak: int = 0
+    provisional: bool = False
 
     def observe(self, t: float, progress: int) -> None:
         if progress > 0 and self.first is None:
-            self.first = (t, progress)
+            if self.last is not None and self.last[1] == 0:
+                # Rendering began between the last zero sample and now: assume midway, so the very first
+                # non-zero sample already yields a rate (the next samples replace this guess).
+                self.first = ((self.last[0] + t) / 2, 0)
+                self.provisional = True
+            else:
+                self.first = (t, progress)
+        elif self.provisional and self.last is not None and progress > self.last[1]:
+            self.first, self.provisional = self.last, False
         if self.last is not None and progress <= self.last[1]:
             self.no_signal_streak += 1
         else:
@@ -65,6 +74,9 @@ class PollState:
         elif eta > 0:
             # Far from the end: wait a fraction of the time left. Close to it: aim just past the predicted end.
             interval = eta * p.eta_fraction if eta > p.close_enough else eta + p.min_interval / 2
+            if self.provisional:
+                # The rate rests on a guessed start: never trust it for more than the uncertainty it came from.
+                interval = min(interval, 3 * (self.last[0] - self.first[0])) if self.last and self.first else interval
         else:
             # Past the estimated end (e.g. stuck at 99 %): start dense, back off if it drags on.
             self.overdue_streak += 1

@@ -46,6 +46,8 @@ class Provider:
     needs_key: bool = True
     # Running jobs the provider tolerates before answering 429 "Too many running tasks".
     max_concurrent_jobs: int = 2
+    # First poll after a create: real renders take minutes, the local simulator's take seconds.
+    initial_poll_interval: float = 8.0
     notes: str = ""
     aliases: dict[str, str] = field(default_factory=dict)
 
@@ -124,6 +126,7 @@ LOCAL = Provider(
     models={m.name: m for m in (_SORA2, _SORA2_HD, _SORA2_PRO)},
     needs_key=False,
     max_concurrent_jobs=4,
+    initial_poll_interval=1.0,
     notes="The local simulator (`sora2 simulate`). Free; prices shown are what CometAPI would charge.",
 )
 

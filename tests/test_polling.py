@@ -48,7 +48,8 @@ def test_fewer_calls_than_fixed_one_second_and_than_eight_seconds_with_less_dela
 def test_server_hint_is_a_floor():
     state = PollState(PollPolicy())
     state.observe(0, 0)
-    assert state.next_interval(server_hint=7.5) == 7.5
+    assert state.next_interval(server_hint=12.5) == 12.5
+    assert state.next_interval(server_hint=0.5) == 8.0  # a hint below our own interval changes nothing
 
 
 def test_backs_off_while_queued_and_when_overdue():
