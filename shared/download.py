@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 
-CHUNK = 1 << 16
 
 
 class IncompleteDownload(Exception):
@@ -36,7 +35,7 @@ async def stream_to_file(
     try:
         with os.fdopen(fd, "wb") as fh:
             try:
-                async for chunk in response.aiter_bytes(CHUNK):
+                async for chunk in response.aiter_bytes():
                     fh.write(chunk)
                     received += len(chunk)
                     if on_bytes is not None:
