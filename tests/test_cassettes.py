@@ -7,7 +7,6 @@ Replays need no key and no network. To re-record against a live provider (this s
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import av
 import pytest
@@ -28,16 +27,6 @@ from sora2_bridge.shared import (
 
 VID = "video_68f1c0a2b3d48190a1b2c3d4e5f60718"
 PROMPT = "A calico cat playing a piano on stage"
-
-
-@pytest.fixture(scope="module")
-def vcr_config():
-    return {"filter_headers": [("authorization", "Bearer REDACTED")]}
-
-
-@pytest.fixture(scope="module")
-def vcr_cassette_dir():
-    return str(Path(__file__).parent / "cassettes")
 
 
 @pytest.fixture

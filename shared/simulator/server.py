@@ -1,0 +1,159 @@
+"""Running the simulator: in-process on a free loopback port (tests, embedded use) or blocking (``sora2 simulate``).
+
+Tests and the official SDK need a real socket, not only an ASGI transport: connection drops, Content-Length and
+streaming behave differently over TCP. ``SimulatorServer`` runs uvicorn in a daemon thread on a port the OS picks,
+so parallel test sessions never collide, and hands the live state to the test for in-process fault changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from ..providers import LOCAL
+from .app import ConnectionAborted, create_app
+from .faults import FaultConfig
+from .store import SimulatorConfig, SimulatorState
+
+STARTUP_TIMEOUT = 10.0
+
+
+class _QuietAborts(logging.Filter):
+    """Injected connection drops are the simulator working as asked: keep their tracebacks out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionAborted))
+
+
+def _uvicorn_server(app: object, **config: Any) -> uvicorn.Server:
+    config.setdefault("access_log", False)
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **config))  # type: ignore[arg-type]
+    logger = logging.getLogger("uvicorn.error")  # configured by uvicorn.Config, so filter after creating it
+    if not any(isinstance(f, _QuietAborts) for f in logger.filters):
+        logger.addFilter(_QuietAborts())
+    return server
+
+
+class SimulatorServer:
+    """A simulator on ``127.0.0.1:<free port>`` in a background thread; use as ``with`` or ``async with``."""
+
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        self.app = create_app(self.config)
+        self.host = host
+        self._requested_port = port
+        self._log_level = log_level
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None  # kept after stop, so URLs stay printable
+
+    @property
+    def state(self) -> SimulatorState:
+        return self.app.state.sim
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The live fault config: assign its fields to arm faults for the next calls."""
+        return self.state.faults.config
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the simulator has not been started")
+        return self._port
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    def start(self) -> SimulatorServer:
+        # Bind first, so the port is known (and ours) before uvicorn starts serving on the socket. Say IPPROTO_TCP
+        # explicitly: asyncio only disables Nagle on sockets whose proto is TCP, and with proto 0 every response
+        # (headers and body are two writes) waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind((self.host, self._requested_port))
+        sock.listen(128)
+        self._socket = sock
+        self._port = sock.getsockname()[1]
+        self._server = _uvicorn_server(self.app, log_level=self._log_level)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="sora2-simulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STARTUP_TIMEOUT)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> SimulatorServer:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    speed: float = 1.0,
+    data_dir: str | Path | None = None,
+    faults: FaultConfig | dict[str, Any] | None = None,
+    *,
+    instant: bool = False,
+    ttl: float = 3600.0,
+    max_running_jobs: int | None = LOCAL.max_concurrent_jobs,
+    poll_after_ms: int | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve the simulator until interrupted (Ctrl-C). The API is at ``http://HOST:PORT/v1``, any bearer key."""
+    fault_config = faults if isinstance(faults, FaultConfig) else FaultConfig.model_validate(faults or {})
+    config = SimulatorConfig(
+        speed=speed,
+        instant=instant,
+        ttl=ttl,
+        max_running_jobs=max_running_jobs,
+        poll_after_ms=poll_after_ms,
+        data_dir=Path(data_dir).expanduser() if data_dir else None,
+        faults=fault_config,
+    )
+    _uvicorn_server(create_app(config), host=host, port=port, log_level=log_level, access_log=True).run()
