@@ -248,7 +248,7 @@ async def cmd_download(args: argparse.Namespace) -> int:
 async def cmd_remix(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
         video = await client.remix(args.video_id, args.prompt)
-        return await _follow(client, args, video, client._cost_of(video))
+        return await _follow(client, args, video, client.cost_of(video))
 
 
 async def cmd_extend(args: argparse.Namespace) -> int:
@@ -260,7 +260,7 @@ async def cmd_extend(args: argparse.Namespace) -> int:
 async def cmd_edit(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
         video = await client.edit(args.video_id, args.prompt)
-        return await _follow(client, args, video, client._cost_of(video))
+        return await _follow(client, args, video, client.cost_of(video))
 
 
 async def cmd_list(args: argparse.Namespace) -> int:

@@ -269,7 +269,7 @@ class AsyncSoraClient:
             matches=lambda v: v.prompt == prompt and v.remixed_from_video_id in (None, video_id),
             kind="remix",
             summary={"prompt": prompt, "video_id": video_id},
-            cost=self._cost_of,
+            cost=self.cost_of,
             source_id=video_id,
         )
 
@@ -296,11 +296,12 @@ class AsyncSoraClient:
             matches=lambda v: v.prompt == prompt,
             kind="edit",
             summary={"prompt": prompt, "video_id": video_id},
-            cost=self._cost_of,
+            cost=self.cost_of,
             source_id=video_id,
         )
 
-    def _cost_of(self, v: Video) -> float | None:
+    def cost_of(self, v: Video) -> float | None:
+        """What a job like ``v`` costs on this provider (its model, size and length), or None if unknown."""
         if not v.size or not v.seconds:
             return None
         return estimate_cost(self.provider, v.model or self.provider.default_model, v.size, v.seconds)
