@@ -12,7 +12,7 @@ import mimetypes
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .errors import InvalidInputError
 from .models import ImageInput, parse_size
@@ -22,15 +22,20 @@ FIT_MODES: tuple[str, ...] = ("crop", "pad", "stretch")
 _PIL_TO_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
+_NOT_AN_IMAGE = "input_reference is not a readable image (or is damaged); use a JPEG, PNG or WebP file."
+
+
 def probe_image(data: bytes) -> tuple[str | None, tuple[int, int]]:
-    """Return (MIME type, (width, height)) of image bytes, or raise InvalidInputError if they are not an image."""
+    """Return (MIME type, (width, height)) of image bytes, or raise InvalidInputError if they are not an image.
+
+    The pixels are decoded, not just the header: a truncated file must fail here, before any request is sent.
+    """
     try:
         with Image.open(io.BytesIO(data)) as im:
+            im.load()
             return _PIL_TO_MIME.get(im.format or ""), im.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise InvalidInputError(
-            "input_reference is not a readable image; use a JPEG, PNG or WebP file.", param="input_reference"
-        ) from None
+    except Exception:  # Pillow raises many types for damaged files (OSError, struct.error, SyntaxError...)
+        raise InvalidInputError(_NOT_AN_IMAGE, param="input_reference") from None
 
 
 def load_image_file(path: str | Path) -> ImageInput:
