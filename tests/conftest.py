@@ -31,13 +31,13 @@ def isolated_user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vcr_cassette_dir() -> str:
     """Cassettes (recorded exchanges in the service's wire format) live in one folder shared by every front end."""
     return str(Path(__file__).parent / "cassettes")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vcr_config() -> dict:
     """Scrub the key when re-recording against a live provider (--record-mode=rewrite with SORA2_API_KEY set)."""
     return {"filter_headers": [("authorization", "Bearer REDACTED")]}

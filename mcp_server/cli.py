@@ -1,0 +1,105 @@
+"""``sora2-mcp``: the MCP server on stdio (what desktop clients launch) or streamable HTTP, optionally simulated.
+
+Everything goes to stderr except the protocol itself (stdout is the wire on stdio). Flags override the
+``SORA2_MCP_*`` environment variables; the provider, base URL and key come from the shared configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import logging
+import sys
+from collections.abc import Iterator
+
+from .. import __version__
+from ..shared.providers import PROVIDERS
+from .settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sora2-mcp",
+        description="MCP server for Sora 2 video generation (stdio by default).",
+    )
+    p.add_argument("--version", action="version", version=f"sora2-bridge {__version__}")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio",
+                   help="stdio (default; what desktop clients launch) or http (streamable HTTP)")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1; there is no auth)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
+    p.add_argument("--simulate", action="store_true",
+                   help="run against an in-process local simulator (no key, no network, free)")
+    p.add_argument("--simulate-port", type=int, default=0, help="port of the simulator (default: any free port)")
+    p.add_argument("--provider", choices=sorted(PROVIDERS), help="service (default: $SORA2_PROVIDER or cometapi)")
+    p.add_argument("--base-url", help="base URL of a compatible service (default: $SORA2_BASE_URL)")
+    p.add_argument("--output-dir", help="where clips are saved (default: $SORA2_MCP_OUTPUT_DIR)")
+    p.add_argument("--input-dir", action="append", dest="input_dirs", metavar="DIR",
+                   help="a folder local images may be read from (repeatable; default: $SORA2_MCP_INPUT_DIRS)")
+    p.add_argument("--max-usd-per-call", type=float, help="per-call limit in USD ($SORA2_MCP_MAX_USD_PER_CALL)")
+    p.add_argument("--budget-usd", type=float, help="budget in USD per period ($SORA2_MCP_BUDGET_USD)")
+    p.add_argument("--budget-period", choices=("day", "lifetime"), help="day or lifetime ($SORA2_MCP_BUDGET_PERIOD)")
+    p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="log level on stderr (default WARNING)")
+    return p
+
+
+@contextlib.contextmanager
+def _simulator(enabled: bool, port: int) -> Iterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    from ..shared.simulator.server import SimulatorServer
+
+    with SimulatorServer(port=port) as sim:
+        logging.getLogger("sora2_bridge.mcp").warning("simulating: local simulator at %s", sim.base_url)
+        yield sim.base_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from ..shared.errors import Sora2Error
+    from .server import create_server
+
+    try:
+        settings = Settings.from_env(
+            output_dir=args.output_dir,
+            input_dirs=tuple(args.input_dirs) if args.input_dirs else None,
+            max_usd_per_call=args.max_usd_per_call,
+            budget_usd=args.budget_usd,
+            budget_period=args.budget_period,
+        )
+    except Sora2Error as exc:
+        print(f"sora2-mcp: {exc}", file=sys.stderr)
+        return 2
+    if args.transport == "http" and not _is_loopback(args.host):
+        print(f"sora2-mcp: warning: serving on {args.host} without authentication; anyone who can reach it can "
+              "spend your budget.", file=sys.stderr)
+    try:
+        with _simulator(args.simulate, args.simulate_port) as sim_url:
+            provider = "local" if args.simulate else args.provider
+            server = create_server(settings, provider=provider, base_url=sim_url or args.base_url)
+            if args.transport == "http":
+                server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path)
+            else:
+                server.run("stdio")
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

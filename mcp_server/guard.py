@@ -1,0 +1,445 @@
+"""What stands between an agent and the user's money and files: the spending guard, folder checks, URL checks.
+
+Spending: every paid call reserves its estimate in a small SQLite ledger *before* anything is sent, under an
+asyncio lock in this process and an immediate (write-locked) transaction across processes, so ten calls fired at
+once, or two servers sharing the data folder, can never spend past the budget. A failed create releases its
+reservation; a created job turns it into spending. A per-day budget survives restarts (desktop clients restart
+their servers often); a per-lifetime budget counts what this server process spent.
+
+Files: outputs only inside the output folder (bare file names, no separators, no ``..``), inputs only inside the
+configured input folders after following symlinks. URLs: https only, every address the host resolves to must be
+public (no loopback, private, link-local, CGNAT, multicast or reserved range), the connection is pinned to the
+vetted address (no DNS-rebinding window), redirects are re-checked, and the body is size-capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ipaddress
+import logging
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+import httpx
+
+from ..shared.errors import Sora2Error
+from ..shared.media import probe_image
+from ..shared.models import ImageInput
+from ..shared.pricing import format_usd
+from .settings import ENV_BUDGET, ENV_INPUT_DIRS, ENV_MAX_IMAGE_MB, ENV_MAX_PER_CALL, Settings
+
+log = logging.getLogger("sora2_bridge.mcp")
+
+# A reservation whose server died before it could settle stops counting after this long.
+STALE_RESERVATION_SECONDS = 3600.0
+URL_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+MAX_REDIRECTS = 3
+
+
+class GuardError(Sora2Error):
+    """A request refused locally by the MCP server's own rules; nothing was sent and nothing was spent."""
+
+    exit_code = 2
+
+
+class BudgetExceeded(GuardError):
+    pass
+
+
+class PathRefused(GuardError):
+    pass
+
+
+class UrlRefused(GuardError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- money
+_LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spend (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    usd REAL NOT NULL,
+    state TEXT NOT NULL,
+    server_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    video_id TEXT
+);
+CREATE INDEX IF NOT EXISTS spend_created ON spend(created_at);
+"""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int
+    usd: float
+    remaining_after: float
+
+
+class Ledger:
+    """Reserved and spent amounts, shared by every MCP server process using the same data folder."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_LEDGER_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _spent(self, where: str, args: list[object], now: float) -> float:
+        query = (
+            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE (state='spent' OR (state='reserved' AND created_at>?))"
+            f" AND {where}"
+        )
+        return float(self._db.execute(query, [now - STALE_RESERVATION_SECONDS, *args]).fetchone()[0])
+
+    def spent(self, where: str, args: list[object]) -> float:
+        with self._lock:
+            return self._spent(where, args, time.time())
+
+    def reserve(
+        self, usd: float, budget: float, where: str, args: list[object], row: dict[str, object]
+    ) -> tuple[int | None, float]:
+        """Insert a reservation if ``spent + usd <= budget``; return (id or None, remaining before it)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                remaining = budget - self._spent(where, args, now)
+                if usd > remaining + 1e-9:
+                    self._db.execute("ROLLBACK")
+                    return None, remaining
+                cur = self._db.execute(
+                    "INSERT INTO spend (created_at, usd, state, server_id, provider, base_url, kind)"
+                    " VALUES (?, ?, 'reserved', ?, ?, ?, ?)",
+                    (now, usd, row["server_id"], row["provider"], row["base_url"], row["kind"]),
+                )
+                self._db.execute("COMMIT")
+                return cur.lastrowid, remaining
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def settle(self, reservation_id: int, video_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE spend SET state='spent', video_id=? WHERE id=?", (video_id, reservation_id))
+
+    def release(self, reservation_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM spend WHERE id=? AND state='reserved'", (reservation_id,))
+
+    def video_ids(self, provider: str, base_url: str, since: float) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT video_id FROM spend WHERE state='spent' AND provider=? AND base_url=? AND created_at>=?"
+                " ORDER BY created_at",
+                (provider, base_url, since),
+            ).fetchall()
+        return [r[0] for r in rows if r[0]]
+
+
+def start_of_local_day(now: float | None = None) -> float:
+    moment = datetime.fromtimestamp(time.time() if now is None else now).astimezone()
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+class SpendingGuard:
+    """Per-call limit and budget in USD. ``reserve`` before a paid request; ``settle`` or ``release`` after."""
+
+    def __init__(self, settings: Settings, ledger: Ledger, *, provider: str, base_url: str) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.provider = provider
+        self.base_url = base_url
+        self.server_id = uuid.uuid4().hex
+        self._lock = asyncio.Lock()
+
+    @property
+    def simulated(self) -> bool:
+        return self.provider == "local"
+
+    def _scope(self) -> tuple[str, list[object]]:
+        # Simulated spending (the local simulator is free) never eats into the real budget, nor the reverse.
+        where = "(provider='local') = ?"
+        args: list[object] = [int(self.simulated)]
+        if self.settings.budget_period == "lifetime":
+            return where + " AND server_id=?", [*args, self.server_id]
+        return where + " AND created_at>=?", [*args, start_of_local_day()]
+
+    @property
+    def period_text(self) -> str:
+        return "today" if self.settings.budget_period == "day" else "for this server run"
+
+    def remaining(self) -> float:
+        where, args = self._scope()
+        return self.settings.budget_usd - self.ledger.spent(where, args)
+
+    def check_per_call(self, usd: float, what: str) -> None:
+        limit = self.settings.max_usd_per_call
+        if usd > limit + 1e-9:
+            raise BudgetExceeded(
+                f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above the per-call "
+                f"limit of {format_usd(limit)} ({ENV_MAX_PER_CALL}). Budget left {self.period_text}: "
+                f"{_fmt(self.remaining())} of {_fmt(self.settings.budget_usd)}. "
+                "Choose a shorter clip, a smaller size or the cheaper sora-2 model, or ask the user to raise the limit."
+            )
+
+    async def reserve(self, usd: float, what: str, kind: str) -> Reservation:
+        """Refuse (BudgetExceeded, with the estimate and what is left) or hold ``usd`` until settle/release."""
+        self.check_per_call(usd, what)
+        where, args = self._scope()
+        async with self._lock:
+            rid, remaining = self.ledger.reserve(
+                usd, self.settings.budget_usd, where, args,
+                {"server_id": self.server_id, "provider": self.provider, "base_url": self.base_url, "kind": kind},
+            )
+        if rid is None:
+            period = "daily budget (resets at local midnight)" if self.settings.budget_period == "day" else (
+                "budget for this server run")
+            raise BudgetExceeded(
+                f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, but only "
+                f"{_fmt(max(0.0, remaining))} is left of the {_fmt(self.settings.budget_usd)} {period} "
+                f"({ENV_BUDGET}). Choose a cheaper clip or ask the user to raise the budget."
+            )
+        return Reservation(rid, usd, remaining - usd)
+
+    def settle(self, reservation: Reservation, video_id: str) -> None:
+        self.ledger.settle(reservation.id, video_id)
+
+    def release(self, reservation: Reservation) -> None:
+        self.ledger.release(reservation.id)
+
+
+def _fmt(usd: float) -> str:
+    return "unlimited" if usd == float("inf") else format_usd(usd)
+
+
+# ---------------------------------------------------------------------------------------------- files
+def resolve_input_path(raw: str, settings: Settings) -> Path:
+    """The real path of a local image, if it lies inside one of the allowed input folders."""
+    if not settings.input_dirs:
+        raise PathRefused(
+            f"Local image paths are disabled: the user has not allowed any input folder ({ENV_INPUT_DIRS}). "
+            "Pass an https:// URL or a data: URL instead."
+        )
+    allowed = ", ".join(str(d) for d in settings.input_dirs)
+    if "\x00" in raw:
+        raise PathRefused("The image path contains a NUL byte.")
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        candidate = settings.input_dirs[0] / candidate
+    try:
+        real = candidate.resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise PathRefused(f"Image file not found: {raw}. Allowed input folders: {allowed}.") from None
+    except (OSError, RuntimeError) as exc:
+        raise PathRefused(f"Cannot read the image path {raw}: {exc.__class__.__name__}.") from None
+    if not any(real.is_relative_to(d) for d in settings.input_dirs):
+        raise PathRefused(f"{raw} is outside the allowed input folders ({allowed}); only files there can be read.")
+    if not real.is_file():
+        raise PathRefused(f"{raw} is not a file.")
+    if real.stat().st_size > settings.max_image_bytes:
+        raise PathRefused(f"{raw} is larger than {_mb(settings.max_image_bytes)} ({ENV_MAX_IMAGE_MB}).")
+    return real
+
+
+def output_path(settings: Settings, filename: str, suffix: str) -> Path:
+    """A file inside the output folder: ``filename`` must be a bare name (no folders, no ``..``)."""
+    name = filename.strip()
+    if (
+        not name
+        or "\x00" in name
+        or "/" in name
+        or "\\" in name
+        or name in (".", "..")
+        or Path(name).name != name
+        or Path(name).is_absolute()
+    ):
+        raise PathRefused(
+            f"filename must be a plain file name without folders (got {filename!r}); files are always saved in "
+            f"the output folder {settings.output_dir}."
+        )
+    if not name.lower().endswith(suffix):
+        name += suffix
+    dest = (settings.output_dir / name).resolve()
+    if dest.parent != settings.output_dir:
+        raise PathRefused(f"{filename!r} would be written outside the output folder {settings.output_dir}.")
+    return dest
+
+
+def inside_output(settings: Settings, path: str | Path | None) -> Path | None:
+    """``path`` if it is an existing file inside the output folder, else None."""
+    if not path:
+        return None
+    p = Path(path).resolve()
+    return p if p.is_file() and p.is_relative_to(settings.output_dir) else None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MB"
+
+
+# ---------------------------------------------------------------------------------------------- URLs
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [info[4][0] for info in infos]
+
+
+def is_public_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if mapped is not None and not is_public_address(str(mapped)):
+            return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
+
+
+async def vet_url(url: str, resolver: Resolver) -> tuple[str, str, int, str]:
+    """Check an https URL; return (host, vetted address, port, path with query)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "https":
+        raise UrlRefused(f"Only https:// image URLs are accepted (got {parts.scheme or 'no'} scheme).")
+    if parts.username or parts.password:
+        raise UrlRefused("Image URLs must not carry a user name or password.")
+    host = parts.hostname
+    if not host:
+        raise UrlRefused("The image URL has no host.")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise UrlRefused("The image URL has an invalid port.") from None
+    try:
+        addresses = await resolver(host, port)
+    except (OSError, UnicodeError):
+        raise UrlRefused(f"Cannot resolve the host {host!r} of the image URL.") from None
+    if not addresses:
+        raise UrlRefused(f"Cannot resolve the host {host!r} of the image URL.")
+    bad = [a for a in addresses if not is_public_address(a)]
+    if bad:
+        raise UrlRefused(
+            f"The image URL's host {host!r} points to a private, loopback or otherwise non-public address; "
+            "the server only fetches images from the public internet."
+        )
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return host, addresses[0], port, path
+
+
+async def fetch_image_url(
+    url: str,
+    *,
+    max_bytes: int,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ImageInput:
+    """Download an image from a public https URL, pinned to the vetted address, at most ``max_bytes``."""
+    resolver = resolver or system_resolver
+    async with httpx.AsyncClient(transport=transport, timeout=URL_TIMEOUT, follow_redirects=False) as http:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            host, address, port, path = await vet_url(current, resolver)
+            netloc = f"[{address}]" if ":" in address else address
+            request = http.build_request(
+                "GET",
+                f"https://{netloc}:{port}{path}",
+                headers={"Host": host if port == 443 else f"{host}:{port}", "Accept": "image/*"},
+                extensions={"sni_hostname": host},
+            )
+            try:
+                response = await http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise UrlRefused(f"Could not download the image URL ({exc.__class__.__name__}).") from None
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise UrlRefused("The image URL redirected without a location.")
+                    current = urljoin(current, location)
+                    continue
+                if response.status_code != 200:
+                    raise UrlRefused(f"The image URL answered HTTP {response.status_code}.")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise UrlRefused(f"The image at the URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB}).")
+                data = bytearray()
+                try:
+                    async for chunk in response.aiter_bytes():
+                        data.extend(chunk)
+                        if len(data) > max_bytes:
+                            raise UrlRefused(
+                                f"The image at the URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB})."
+                            )
+                except httpx.HTTPError as exc:
+                    raise UrlRefused(f"The image download broke off ({exc.__class__.__name__}).") from None
+            finally:
+                await response.aclose()
+            mime, _ = probe_image(bytes(data))
+            name = Path(urlsplit(current).path).name or "reference"
+            return ImageInput(data=bytes(data), mime_type=mime or "application/octet-stream", filename=name)
+        raise UrlRefused(f"The image URL redirected more than {MAX_REDIRECTS} times.")
+
+
+def decode_data_url(url: str, *, max_bytes: int) -> ImageInput:
+    """``data:image/png;base64,...`` to an ImageInput, size-capped."""
+    header, sep, payload = url.partition(",")
+    if not sep or not header.lower().startswith("data:"):
+        raise UrlRefused("A data URL must look like data:image/png;base64,<data>.")
+    if len(payload) > max_bytes * 4 // 3 + 16:
+        raise UrlRefused(f"The data URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB}).")
+    try:
+        if header.lower().endswith(";base64"):
+            data = base64.b64decode(payload, validate=True)
+        else:
+            data = unquote_to_bytes(payload)
+    except (binascii.Error, ValueError):
+        raise UrlRefused("The data URL is not valid base64.") from None
+    if len(data) > max_bytes:
+        raise UrlRefused(f"The data URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB}).")
+    mime, _ = probe_image(data)
+    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename="reference")
+
+
+async def load_image(
+    spec: str,
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ImageInput:
+    """An ``image`` argument (local path, https URL or data URL) to bytes, with every guard applied."""
+    text = spec.strip()
+    lowered = text.lower()
+    if lowered.startswith("data:"):
+        return decode_data_url(text, max_bytes=settings.max_image_bytes)
+    if "://" in lowered[:12]:
+        return await fetch_image_url(text, max_bytes=settings.max_image_bytes, resolver=resolver, transport=transport)
+    path = resolve_input_path(text, settings)
+    data = path.read_bytes()
+    mime, _ = probe_image(data)
+    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename=path.name)

@@ -1,0 +1,93 @@
+"""The structured results of the tools: each is a pydantic model, so clients get ``structuredContent`` and a schema.
+
+Field descriptions are part of the output schema an agent reads, so they say what to do with a value, not only
+what it is.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class VideoResult(BaseModel):
+    """One video job as the agent should see it: where it is, what it cost, and what to do next."""
+
+    video_id: str = Field(description="The job's id; pass it to get_status, download_video, remix_video, ...")
+    status: str = Field(
+        description="queued | in_progress | completed | failed | expired (content gone from the service) | deleted"
+    )
+    progress: int = Field(0, description="Rendering progress, 0-100.")
+    kind: str | None = Field(None, description="create, remix or extend.")
+    model: str | None = None
+    size: str | None = None
+    seconds: str | None = Field(None, description="Clip length in seconds (for an extension: the stitched total).")
+    prompt: str | None = None
+    cost_usd: float | None = Field(None, description="Estimated price of this job in USD (list price, not a bill).")
+    budget_remaining_usd: float | None = Field(
+        None, description="What the spending guard still allows in this budget period after this job."
+    )
+    reused_existing: bool = Field(
+        False, description="True when an identical recent request was found: no new job was created or paid for."
+    )
+    eta_seconds: float | None = Field(None, description="Rough estimate of the seconds left until completed.")
+    next_check_seconds: float | None = Field(None, description="A sensible delay before calling get_status again.")
+    error_code: str | None = None
+    error_message: str | None = None
+    file_path: str | None = Field(None, description="Absolute path of the downloaded MP4 on the user's machine.")
+    thumbnail_path: str | None = Field(None, description="Absolute path of the downloaded WebP thumbnail.")
+    resource_uri: str = Field(description="MCP resource with this job's metadata as JSON.")
+    thumbnail_uri: str | None = Field(None, description="MCP resource with the thumbnail image (when completed).")
+    expires_at: int | None = Field(None, description="Unix time after which the service deletes the content.")
+    hint: str = Field(description="What to do next, in one or two sentences.")
+
+
+class VideoListItem(BaseModel):
+    video_id: str
+    status: str
+    progress: int = 0
+    model: str | None = None
+    size: str | None = None
+    seconds: str | None = None
+    prompt: str | None = None
+    created_at: float | None = Field(None, description="Unix time the job was created.")
+    cost_usd: float | None = Field(None, description="Estimated price, when this machine created the job.")
+    file_path: str | None = Field(None, description="Local MP4, when downloaded.")
+    on_service: bool = Field(description="Listed by the service right now.")
+    in_local_record: bool = Field(description="Created from this machine (any front end), so its cost is known.")
+
+
+class VideoListResult(BaseModel):
+    videos: list[VideoListItem]
+    service_error: str | None = Field(None, description="Set when the service could not be listed (local only).")
+
+
+class DownloadResult(BaseModel):
+    video_id: str
+    variant: str = Field(description="video (MP4), thumbnail (WebP) or spritesheet (JPEG).")
+    file_path: str = Field(description="Absolute path of the file on the user's machine.")
+    bytes: int
+    mime_type: str
+    resource_uri: str
+
+
+class DeleteResult(BaseModel):
+    video_id: str
+    deleted: bool
+    local_file_kept: str | None = Field(None, description="A local copy that was kept (deleting never touches it).")
+    hint: str
+
+
+class CostEstimate(BaseModel):
+    provider: str
+    model: str
+    size: str
+    seconds: str
+    usd: float = Field(description="Estimated price in USD.")
+    usd_per_second: float
+    simulated: bool = Field(description="True against the local simulator: nothing is really paid.")
+    max_usd_per_call: float | None = Field(description="The per-call limit; null = unlimited.")
+    budget_usd: float | None = Field(description="The budget for the period; null = unlimited.")
+    budget_period: str = Field(description="day (resets at local midnight) or lifetime (this server run).")
+    budget_remaining_usd: float | None = Field(description="What is left in the period; null = unlimited.")
+    allowed: bool = Field(description="Whether generate_video with these settings would pass the spending guard now.")
+    reason: str | None = Field(None, description="Why it would be refused.")

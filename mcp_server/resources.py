@@ -1,0 +1,91 @@
+"""Resources: a job's metadata as JSON, and its thumbnail as an image a vision-capable agent can look at."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+from ..shared.errors import InvalidInputError, NotFoundError, Sora2Error
+from ..shared.models import VARIANT_SUFFIX, validate_video_id
+from .guard import inside_output
+from .state import app_state
+
+
+def register_resources(mcp: MCPServer) -> None:
+    @mcp.resource(
+        "sora2://videos/{video_id}",
+        name="video",
+        title="Sora 2 video job",
+        description="A job's metadata as JSON: the service's current view plus this machine's record "
+                    "(estimated cost, local files).",
+        mime_type="application/json",
+    )
+    async def video_metadata(video_id: str, ctx: Context) -> str:
+        state = app_state(ctx)
+        jobs = _jobs(state)
+        vid = _video_id(video_id)
+        row = jobs.record.get(vid)
+        service: dict[str, Any] | None = None
+        service_error = None
+        try:
+            service = (await jobs.client.retrieve(vid)).model_dump(mode="json")
+        except NotFoundError:
+            service_error = "not found on the service (deleted or expired)"
+        except Sora2Error as exc:
+            service_error = state.redact(str(exc))
+        if service is None and row is None:
+            raise ResourceNotFoundError(f"No video {vid} on the service or in the local record.")
+        local = None
+        if row is not None:
+            files = {k: str(p) for k, v in row.files.items() if (p := inside_output(jobs.settings, v))}
+            local = {
+                "kind": row.kind, "source_id": row.source_id, "provider": row.provider, "status": row.status,
+                "cost_usd": row.cost_usd, "request": row.request, "created_at": row.created_at, "files": files,
+            }
+        return json.dumps({"video_id": vid, "service": service, "service_error": service_error, "local": local},
+                          indent=1)
+
+    @mcp.resource(
+        "sora2://videos/{video_id}/thumbnail",
+        name="thumbnail",
+        title="Thumbnail of a finished clip",
+        description="A still (WebP) of a completed clip, so a vision-capable agent can see what it made.",
+        mime_type="image/webp",
+    )
+    async def video_thumbnail(video_id: str, ctx: Context) -> bytes:
+        state = app_state(ctx)
+        jobs = _jobs(state)
+        vid = _video_id(video_id)
+        path = jobs.settings.output_dir / f"{vid}{VARIANT_SUFFIX['thumbnail']}"
+        if not path.is_file():
+            try:
+                video = await jobs.client.retrieve(vid)
+                if video.status != "completed":
+                    raise ResourceError(f"{vid} is {video.status}; the thumbnail exists once it is completed.")
+                _, thumb = await jobs.ensure_downloaded(vid)
+            except NotFoundError:
+                raise ResourceNotFoundError(f"No video {vid} on the service.") from None
+            except Sora2Error as exc:
+                raise ResourceError(state.redact(str(exc))) from None
+            if thumb is None:
+                raise ResourceError(f"The service has no thumbnail for {vid}.")
+            path = thumb
+        return path.read_bytes()
+
+
+def _jobs(state: Any) -> Any:
+    try:
+        return state.require_jobs()
+    except Sora2Error as exc:
+        raise ResourceError(str(exc)) from None
+
+
+def _video_id(video_id: str) -> str:
+    try:
+        return validate_video_id(video_id)
+    except InvalidInputError as exc:
+        raise ResourceNotFoundError(str(exc)) from None

@@ -1,0 +1,123 @@
+"""The MCP server: an ``MCPServer`` whose lifespan holds one shared client, the job record and the spending guard.
+
+``create_server()`` reads the configuration once; a missing key does not stop the server from starting (a desktop
+client would only show "server disconnected"): every paid tool then answers with the message that says which
+variable to set, and ``estimate_cost`` keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from mcp.server import MCPServer
+
+from .. import __version__
+from ..shared.client import AsyncSoraClient
+from ..shared.config import ClientConfig, resolve_config
+from ..shared.errors import ConfigurationError
+from ..shared.providers import DEFAULT_PROVIDER, Provider, get_provider
+from ..shared.record import JobRecord
+from .guard import Ledger, Resolver, SpendingGuard
+from .jobs import Jobs
+from .resources import register_resources
+from .settings import Settings
+from .state import AppState
+from .tools import register_tools
+
+log = logging.getLogger("sora2_bridge.mcp")
+
+ClientFactory = Callable[[ClientConfig, JobRecord, Settings], AsyncSoraClient]
+LEDGER_FILE = "mcp-spend.sqlite3"
+RECORD_FILE = "jobs.sqlite3"  # the shared client's record, so the CLI and ComfyUI see these jobs too
+
+INSTRUCTIONS = """Sora 2 video generation. Clips cost money and take minutes.
+Workflow: generate_video (returns a video_id at once) -> get_status(video_id) every 10-30 s (follow
+next_check_seconds) until status is completed -> the MP4 is saved locally and its file_path is returned with a
+thumbnail. Use estimate_cost before expensive clips; respect refusals from the spending guard (tell the user the
+estimate and the remaining budget). remix_video and extend_video start new paid jobs from a completed clip.
+Never call generate_video again just because a clip is still rendering: poll get_status instead."""
+
+
+def _guess_provider(provider: str | None) -> Provider:
+    try:
+        return get_provider(provider or os.environ.get("SORA2_PROVIDER") or DEFAULT_PROVIDER)
+    except ConfigurationError:
+        return get_provider(DEFAULT_PROVIDER)
+
+
+def _default_client(config: ClientConfig, record: JobRecord, settings: Settings) -> AsyncSoraClient:
+    return AsyncSoraClient(config, record=record, downloads_dir=settings.output_dir)
+
+
+def create_server(
+    settings: Settings | None = None,
+    *,
+    config: ClientConfig | None = None,
+    provider: str | None = None,
+    base_url: str | None = None,
+    client_factory: ClientFactory | None = None,
+    url_resolver: Resolver | None = None,
+    url_transport: httpx.AsyncBaseTransport | None = None,
+) -> MCPServer[AppState]:
+    """Build the server. ``config`` wins over ``provider``/``base_url``, which win over the environment."""
+    settings = settings or Settings.from_env()
+    config_error: str | None = None
+    if config is None:
+        try:
+            config = resolve_config(provider, base_url)
+        except ConfigurationError as exc:
+            config_error = str(exc)
+    spec = config.provider_spec if config is not None else _guess_provider(provider)
+    factory = client_factory or _default_client
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        ledger = Ledger(settings.state_dir / LEDGER_FILE)
+        record = JobRecord(settings.state_dir / RECORD_FILE)
+        guard = SpendingGuard(
+            settings, ledger, provider=spec.name, base_url=config.base_url if config is not None else ""
+        )
+        client = factory(config, record, settings) if config is not None else None
+        jobs = (
+            Jobs(client, record, settings, guard, url_resolver=url_resolver, url_transport=url_transport)
+            if client is not None else None
+        )
+        if config_error:
+            log.warning("not configured: %s", config_error)
+        else:
+            log.info("sora2-mcp on %s (%s); output folder %s", spec.name, config.base_url, settings.output_dir)  # type: ignore[union-attr]
+        collector = None
+        if jobs is not None and settings.auto_download:
+            collector = asyncio.create_task(jobs.collect_forever(), name="sora2-collector")
+        state = AppState(settings, spec, guard, jobs, config_error,
+                         config.api_key.get_secret_value() if config is not None else None)
+        try:
+            yield state
+        finally:
+            if collector is not None:
+                collector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collector
+            if client is not None:
+                await client.aclose()
+            record.close()
+            ledger.close()
+
+    mcp: MCPServer[AppState] = MCPServer(
+        "sora2-bridge",
+        title="Sora 2 Bridge",
+        description="Generate, follow and download Sora 2 video clips, with a spending guard.",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level="WARNING",
+    )
+    register_tools(mcp, spec, settings)
+    register_resources(mcp)
+    return mcp
+

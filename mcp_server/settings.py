@@ -1,0 +1,120 @@
+"""What the MCP server may do, from the environment (and ``sora2-mcp`` flags): money, folders, waiting.
+
+The provider, base URL and key are the shared client's business (``SORA2_PROVIDER`` / ``SORA2_BASE_URL`` /
+``SORA2_API_KEY``); everything here is specific to letting an agent spend money and touch files on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from ..shared.config import data_dir
+from ..shared.errors import ConfigurationError
+
+BudgetPeriod = Literal["day", "lifetime"]
+
+ENV_OUTPUT_DIR = "SORA2_MCP_OUTPUT_DIR"
+ENV_INPUT_DIRS = "SORA2_MCP_INPUT_DIRS"
+ENV_MAX_PER_CALL = "SORA2_MCP_MAX_USD_PER_CALL"
+ENV_BUDGET = "SORA2_MCP_BUDGET_USD"
+ENV_BUDGET_PERIOD = "SORA2_MCP_BUDGET_PERIOD"
+ENV_DEDUPE = "SORA2_MCP_DEDUPE_SECONDS"
+ENV_MAX_IMAGE_MB = "SORA2_MCP_MAX_IMAGE_MB"
+ENV_AUTO_DOWNLOAD = "SORA2_MCP_AUTO_DOWNLOAD"
+
+DEFAULT_MAX_PER_CALL = 2.0
+DEFAULT_BUDGET = 10.0
+DEFAULT_DEDUPE_SECONDS = 300.0
+DEFAULT_MAX_IMAGE_MB = 10.0
+# A tool call that waits longer than this without being asked to is cut by many desktop clients (~60 s).
+MAX_DEFAULT_WAIT = 45.0
+# The longest wait an agent may ask for in one call; progress notifications keep idle timers alive meanwhile.
+MAX_WAIT = 600.0
+UNLIMITED = ("", "none", "off", "unlimited", "inf")
+
+
+def _usd(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    text = raw.strip().lower().lstrip("$")
+    if text in UNLIMITED:
+        return float("inf")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be an amount in USD (e.g. 5 or 2.50) or 'unlimited', got {raw!r}."
+        ) from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {raw!r}.")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}.") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {raw!r}.")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return raw.strip().lower() not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits of one server. Folders are resolved (symlinks followed) so containment checks compare real paths."""
+
+    output_dir: Path
+    input_dirs: tuple[Path, ...] = ()
+    max_usd_per_call: float = DEFAULT_MAX_PER_CALL
+    budget_usd: float = DEFAULT_BUDGET
+    budget_period: BudgetPeriod = "day"
+    dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS
+    max_image_bytes: int = int(DEFAULT_MAX_IMAGE_MB * 1024 * 1024)
+    # Download finished jobs this server paid for even if no agent asks again (they expire about 1 h after).
+    auto_download: bool = True
+    collector_interval: float = 20.0
+    # Where the spending ledger lives (default: the shared data folder, next to the job record).
+    state_dir: Path = field(default_factory=data_dir)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser().resolve())
+        object.__setattr__(self, "input_dirs", tuple(Path(d).expanduser().resolve() for d in self.input_dirs))
+        object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser())
+        if self.budget_period not in ("day", "lifetime"):
+            raise ConfigurationError(f"{ENV_BUDGET_PERIOD} must be 'day' or 'lifetime', got {self.budget_period!r}.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``SORA2_MCP_*`` variables; keyword overrides (from command-line flags) win when not None."""
+        env = os.environ if env is None else env
+        inputs = tuple(p for p in (env.get(ENV_INPUT_DIRS) or "").split(os.pathsep) if p.strip())
+        period = (env.get(ENV_BUDGET_PERIOD) or "day").strip().lower()
+        settings = cls(
+            output_dir=Path(env.get(ENV_OUTPUT_DIR) or data_dir(env) / "videos"),
+            input_dirs=inputs,  # type: ignore[arg-type]
+            max_usd_per_call=_usd(env, ENV_MAX_PER_CALL, DEFAULT_MAX_PER_CALL),
+            budget_usd=_usd(env, ENV_BUDGET, DEFAULT_BUDGET),
+            budget_period=period,  # type: ignore[arg-type]
+            dedupe_seconds=_number(env, ENV_DEDUPE, DEFAULT_DEDUPE_SECONDS),
+            max_image_bytes=int(_number(env, ENV_MAX_IMAGE_MB, DEFAULT_MAX_IMAGE_MB) * 1024 * 1024),
+            auto_download=_flag(env, ENV_AUTO_DOWNLOAD, True),
+            state_dir=data_dir(env),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings  # type: ignore[arg-type]

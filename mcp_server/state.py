@@ -1,0 +1,39 @@
+"""What the server's lifespan holds for every request: settings, the spending guard, and the job plumbing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..shared.errors import ConfigurationError
+from ..shared.providers import Provider
+from .guard import SpendingGuard
+from .jobs import Jobs
+from .settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    provider: Provider
+    guard: SpendingGuard
+    jobs: Jobs | None
+    config_error: str | None = None
+    # Kept only to scrub it from any text leaving the server; never logged or returned.
+    _secret: str | None = None
+
+    def require_jobs(self) -> Jobs:
+        """The job plumbing, or the configuration problem (e.g. no API key) as a readable error."""
+        if self.jobs is None:
+            raise ConfigurationError(self.config_error or "The server has no usable configuration.")
+        return self.jobs
+
+    def redact(self, text: str) -> str:
+        if self._secret and len(self._secret) >= 4 and self._secret in text:
+            text = text.replace(self._secret, "[redacted]")
+        return text
+
+
+def app_state(ctx: Any) -> AppState:
+    """The AppState from a tool's or resource's ``Context``."""
+    return ctx.request_context.lifespan_context  # type: ignore[no-any-return]
