@@ -1,0 +1,38 @@
+"""The shared fault catalog (tests/conftest.py) against the MCP server: a readable result, the clip saved when
+the service delivered it, nothing paid twice, every job in the shared record."""
+
+from __future__ import annotations
+
+import json
+
+import av
+from mcp import Client
+
+from sora2_bridge.shared import JobRecord
+from sora2_bridge.shared.config import data_dir
+
+
+async def test_mcp_survives(fault, make_server, sim, sim_config):
+    sim_config.instant = False  # the job is still rendering when generate_video returns: nothing downloaded yet
+    server = make_server(client_factory=None)  # the production retry policy
+    async with Client(server) as c:
+        fault.apply(sim, "create")
+        created = await c.call_tool("generate_video", {"prompt": "A lighthouse at dusk" + fault.prompt_suffix})
+        assert not created.is_error, created.content[0].text
+        vid = created.structured_content["video_id"]
+        sim.state.advance_clock(30)  # the service finishes while the agent is away
+        fault.apply(sim, "download")
+        fault.apply(sim, "expired")
+        status = await c.call_tool("get_status", {"video_id": vid})
+    text = status.content[0].text if status.is_error else json.dumps(status.structured_content)
+    assert "Traceback" not in text
+    assert sim.state.stats()["jobs_created"] == 1  # nothing paid twice
+    assert JobRecord(data_dir() / "jobs.sqlite3").get(vid) is not None  # nothing paid for is lost
+    if fault.error_words is None:
+        assert not status.is_error, text
+        data = status.structured_content
+        assert data["status"] == "completed"
+        with av.open(data["file_path"]) as container:
+            assert container.streams.video[0].frames == 120
+    else:
+        assert all(w in text for w in fault.error_words), text
