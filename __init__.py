@@ -5,3 +5,10 @@ so it imports nothing heavy and nothing from ComfyUI or MCP: ``import sora2_brid
 """
 
 __version__ = "0.1.0"
+
+
+async def comfy_entrypoint():
+    """ComfyUI's V3 entry point: the node pack's ComfyExtension (imported only when ComfyUI asks for it)."""
+    from .nodes import comfy_entrypoint as entrypoint
+
+    return await entrypoint()

@@ -26,7 +26,8 @@ AUTH = {"Authorization": "Bearer test-key"}
 
 @pytest.fixture(autouse=True)
 def isolated_user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the developer's real config, data folder or keys."""
+    """No test reads or writes the developer's real config, data folder, keys or working directory."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SORA2_DATA_DIR", str(tmp_path / "sora2-data"))
     monkeypatch.setenv("SORA2_CONFIG", str(tmp_path / "sora2-config.toml"))
     for name in USER_ENV:

@@ -1,0 +1,398 @@
+"""The bridge between a running ComfyUI node and the shared client: progress, Cancel, readable errors, caching.
+
+Every Sora 2 node runs its work through :class:`NodeRun`:
+
+* **Client.** Provider, base URL and key come from :func:`resolve_config` (environment or the user config file).
+  The optional provider/base-URL widgets are not secret; the key is never a widget, because ComfyUI writes widget
+  values into every saved workflow and into the metadata of every PNG/MP4 it saves.
+* **Progress.** The service's ``progress`` drives ComfyUI's progress bar (0-90 % rendering, 90-100 % download) and
+  the node shows a status line ("queued", "rendering 42%", "downloading 3.1/8.0 MB").
+* **Cancel.** ComfyUI's Cancel sets a flag that nobody delivers to an async node, so every await here races a
+  watcher that checks the flag every 0.1 s. The service has no cancel: a job left running stays in the shared
+  job record, and the error names its video_id so Sora 2 Load Job (or the same graph re-queued) can collect it.
+  A create request already sent is never abandoned half-way: it finishes in the background and is recorded.
+* **Errors.** Every ``Sora2Error`` becomes a :class:`NodeError` carrying its readable message and no traceback
+  of the client's internals.
+* **Caching.** ComfyUI caches outputs within a session by input values (the seed is one of them). Across restarts
+  a small index maps (request fingerprint + seed) to the video_id it produced, so the same inputs and seed reuse
+  that job: its local file, a fresh download, or the wait for a job still running. A different seed pays again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ..shared import AsyncSoraClient, ProgressEvent, Sora2Error, resolve_config
+from ..shared.config import data_dir
+from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
+from ..shared.models import Video
+from ..shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
+
+log = logging.getLogger("sora2_bridge.nodes")
+T = TypeVar("T")
+
+CATEGORY = "Sora 2"
+PROVIDER_CHOICES = ["auto", *PROVIDERS]
+# How often a waiting node looks at ComfyUI's Cancel flag.
+CANCEL_TICK = 0.1
+# Extra keyword arguments for every client the nodes create (tests inject fast poll policies, fake clocks...).
+client_overrides: dict[str, Any] = {}
+
+
+class NodeError(Exception):
+    """What the user sees in ComfyUI's error panel: one readable message."""
+
+
+class NodeCancelled(NodeError):
+    def __init__(self, video_id: str | None, detail: str = "") -> None:
+        self.video_id = video_id
+        if video_id:
+            msg = (
+                f"Cancelled: stopped waiting for {video_id}. The service has no cancel, so it keeps running (and is "
+                f"billed); it is kept in the local job record. Collect it with Sora 2 Load Job (video_id {video_id}) "
+                "or queue the same graph again with the same seed."
+            )
+        else:
+            msg = "Cancelled before the service returned a video id. " + (
+                detail or "Nothing was waited for; if a job was created it is in the local job record (sora2 list --local)."
+            )
+        super().__init__(msg)
+
+
+# --------------------------------------------------------------------------------------------- ComfyUI hooks
+def interrupted() -> bool:
+    """ComfyUI's Cancel flag (never raises, never resets it)."""
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return False
+    return bool(mm.processing_interrupted())
+
+
+def _progress_bar(node_id: str | None) -> Any:
+    try:
+        import comfy.utils
+    except ImportError:
+        return None
+    return comfy.utils.ProgressBar(100, node_id=node_id)
+
+
+def _send_text(text: str, node_id: str | None) -> None:
+    if node_id is None:
+        return
+    try:
+        from server import PromptServer
+    except ImportError:
+        return
+    server = getattr(PromptServer, "instance", None)
+    if server is None:
+        return
+    try:
+        server.send_progress_text(text, node_id)
+    except Exception:  # a UI message must never fail the job
+        log.debug("send_progress_text failed", exc_info=True)
+
+
+class Reporter:
+    """Progress bar + status text of one node execution."""
+
+    def __init__(self, node_id: str | None) -> None:
+        self.node_id = node_id
+        self.bar = _progress_bar(node_id)
+        self.value = 0.0
+        self._last_text: str | None = None
+
+    def set(self, value: float) -> None:
+        value = max(0.0, min(100.0, value))
+        if self.bar is not None and value != self.value:
+            self.bar.update_absolute(value, 100)
+        self.value = value
+
+    def text(self, text: str) -> None:
+        if text != self._last_text:
+            self._last_text = text
+            _send_text(text, self.node_id)
+            log.info("[node %s] %s", self.node_id, text)
+
+    def event(self, ev: ProgressEvent) -> None:
+        if ev.phase == "queued":
+            value = 0.0
+        elif ev.phase == "in_progress":
+            value = 0.9 * ev.progress
+        elif ev.phase == "completed":
+            value = 90.0
+        elif ev.phase == "downloading":
+            value = 90.0 + (10.0 * ev.bytes_done / ev.bytes_total if ev.bytes_done and ev.bytes_total else 0.0)
+        elif ev.phase == "downloaded":
+            value = 100.0
+        else:
+            value = self.value
+        self.set(max(self.value, value) if ev.phase != "queued" else value)
+        self.text(f"{ev.video_id}: {ev.text}")
+
+
+# --------------------------------------------------------------------------------------------- configuration
+def _check_base_url(base_url: str) -> str | None:
+    url = (base_url or "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query:
+        raise NodeError(
+            "base_url must not carry credentials or a query string: widget values are saved into workflows and "
+            "media metadata. Put the key in SORA2_API_KEY (or the provider's variable) or the user config file."
+        )
+    return url
+
+
+def provider_name(provider: str | None) -> str | None:
+    return None if not provider or provider == "auto" else provider
+
+
+def provider_for_validation(provider: str | None) -> Any:
+    """The provider table to check model/size/seconds against, without needing a key."""
+    import os
+
+    name = provider_name(provider) or os.environ.get("SORA2_PROVIDER") or DEFAULT_PROVIDER
+    try:
+        return get_provider(name)
+    except Sora2Error:
+        return get_provider(DEFAULT_PROVIDER)
+
+
+def make_client(provider: str | None = None, base_url: str | None = None) -> AsyncSoraClient:
+    try:
+        config = resolve_config(provider_name(provider), _check_base_url(base_url or ""))
+        return AsyncSoraClient(config, **client_overrides)
+    except Sora2Error as exc:
+        raise NodeError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------- restart cache
+class KeyIndex:
+    """(request fingerprint + seed) -> video_id, in the user's data folder beside the shared job record."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        with self._lock:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS node_keys (key TEXT PRIMARY KEY, video_id TEXT NOT NULL, created_at REAL)"
+            )
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT video_id FROM node_keys WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, video_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO node_keys (key, video_id, created_at) VALUES (?,?,?)",
+                (key, video_id, time.time()),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def node_key(kind: str, client: AsyncSoraClient, payload: Any, seed: int) -> str:
+    blob = json.dumps([kind, client.config.provider, client.config.base_url, payload, int(seed)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:40]
+
+
+# One lock per key in this process: two identical nodes running at once wait for one job instead of paying twice.
+_key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _lock_for(key: str) -> asyncio.Lock:
+    lock = _key_locks.get(key)
+    if lock is None:
+        lock = asyncio.Lock()
+        _key_locks[key] = lock
+    return lock
+
+
+# --------------------------------------------------------------------------------------------- one execution
+@dataclass(frozen=True)
+class Clip:
+    video_id: str
+    path: Path
+    cost_usd: float | None
+    reused: bool = False
+
+
+class NodeRun:
+    """One node execution: a client, a reporter, the Cancel watcher and the error translation."""
+
+    def __init__(self, node_id: str | None, provider: str | None = None, base_url: str | None = None) -> None:
+        self.reporter = Reporter(node_id)
+        self.provider, self.base_url = provider, base_url
+        self.client: AsyncSoraClient | None = None
+        self._detached: set[asyncio.Task[Any]] = set()
+        self._index: KeyIndex | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, node_id: str | None, provider: str | None = None, base_url: str | None = None, *, client: bool = True
+    ) -> AsyncIterator[NodeRun]:
+        run = cls(node_id, provider, base_url)
+        try:
+            if client:
+                run.client = make_client(provider, base_url)
+            yield run
+        except NodeError:
+            raise
+        except Sora2Error as exc:
+            raise NodeError(str(exc)) from None
+        finally:
+            await run._close()
+
+    async def _close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+        if self.client is None:
+            return
+        pending = {t for t in self._detached if not t.done()}
+        if not pending:
+            await self.client.aclose()
+            return
+        client = self.client
+
+        async def close_later() -> None:
+            await asyncio.gather(*pending, return_exceptions=True)
+            await client.aclose()
+
+        _background.add(task := asyncio.ensure_future(close_later()))
+        task.add_done_callback(_background.discard)
+
+    @property
+    def index(self) -> KeyIndex:
+        if self._index is None:
+            self._index = KeyIndex(data_dir() / "comfyui-node-keys.sqlite3")
+        return self._index
+
+    # ------------------------------------------------------------------ cancel
+    async def guard(self, work: Awaitable[T], *, video_id: str | None, detach: bool = False) -> T:
+        """Await ``work`` unless ComfyUI's Cancel is pressed; then stop within CANCEL_TICK seconds.
+
+        ``detach=True`` lets the work finish in the background instead of cancelling it (a create request that
+        may already have reached the service must still be recorded).
+        """
+        task = asyncio.ensure_future(work)
+        if detach:
+            self._detached.add(task)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CANCEL_TICK)
+            if done:
+                return task.result()
+            if interrupted():
+                if not detach:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                self.reporter.text(f"Cancelled: {video_id} keeps running on the service" if video_id else "Cancelled")
+                raise NodeCancelled(video_id)
+
+    def check_cancel(self, video_id: str | None = None) -> None:
+        if interrupted():
+            raise NodeCancelled(video_id)
+
+    # ------------------------------------------------------------------ jobs
+    async def produce(
+        self, key: str, start: Callable[[], Awaitable[Video]], *, what: str, cost_hint: float | None = None
+    ) -> Clip:
+        """Reuse the job made from the same inputs and seed, else start one; then wait and download it."""
+        assert self.client is not None
+        async with _lock_for(key):
+            previous = self.index.get(key)
+            if previous is not None:
+                clip = await self.collect(previous, lenient=True)
+                if clip is not None:
+                    return clip
+            self.check_cancel()
+            if cost_hint is not None:
+                self.reporter.text(f"starting {what} (about ${cost_hint:.2f})")
+
+            async def start_and_remember() -> Video:
+                video = await start()
+                self.index.put(key, video.id)
+                return video
+
+            video = await self.guard(start_and_remember(), video_id=None, detach=True)
+            self.reporter.text(f"{video.id}: {video.status}")
+            return await self.collect(video.id, known=video)  # type: ignore[return-value]
+
+    def _local_file(self, video_id: str) -> tuple[Path | None, Any]:
+        row = self.client.record.get(video_id) if self.client and self.client.record else None
+        path = Path(row.video_file) if row is not None and row.video_file else None
+        if path is not None and row.status == "completed" and path.is_file():
+            return path, row
+        return None, row
+
+    async def collect(self, video_id: str, *, lenient: bool = False, known: Video | None = None) -> Clip | None:
+        """The local file of ``video_id``: reused if present, else waited for (with progress) and downloaded.
+
+        ``lenient``: a job that failed, expired or vanished returns None (the caller starts a new one) instead of
+        raising its error.
+        """
+        assert self.client is not None
+        client = self.client
+        path, row = self._local_file(video_id)
+        if path is not None:
+            self.reporter.set(100)
+            self.reporter.text(f"{video_id}: reused the downloaded clip (no new charge)")
+            return Clip(video_id, path, row.cost_usd, reused=True)
+        try:
+            status = known.status if known is not None else (row.status if row is not None else None)
+            if status in (None, "completed"):
+                # Try the content first: a finished job costs one request; "not ready" means it is still running.
+                try:
+                    dest = await self.guard(
+                        client.download_content(video_id, on_progress=self.reporter.event), video_id=video_id
+                    )
+                    return self._clip(video_id, dest, reused=status == "completed" and known is None)
+                except BadRequestError as exc:
+                    if isinstance(exc, NotFoundError) or "not ready" not in exc.message.lower():
+                        raise
+            video = await self.guard(
+                client.wait(video_id, on_progress=self.reporter.event, should_cancel=interrupted), video_id=video_id
+            )
+            dest = await self.guard(
+                client.download_content(video.id, on_progress=self.reporter.event), video_id=video_id
+            )
+            return self._clip(video_id, dest)
+        except Sora2Error as exc:
+            from ..shared.errors import CancelledError
+
+            if isinstance(exc, CancelledError):
+                raise NodeCancelled(video_id) from None
+            if lenient and isinstance(exc, (JobFailedError, ExpiredError, NotFoundError)):
+                log.info("previous job %s is unusable (%s); starting a new one", video_id, exc)
+                return None
+            raise NodeError(str(exc)) from None
+
+    def _clip(self, video_id: str, dest: Path, *, reused: bool = False) -> Clip:
+        row = self.client.record.get(video_id) if self.client and self.client.record else None
+        self.reporter.set(100)
+        self.reporter.text(f"{video_id}: done")
+        return Clip(video_id, dest, row.cost_usd if row is not None else None, reused=reused)
+
+
+_background: set[asyncio.Task[Any]] = set()
