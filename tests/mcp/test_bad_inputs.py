@@ -1,0 +1,54 @@
+"""Bad input to the MCP tools, refused before any request reaches the service (the URL rows are in test_guard.py).
+
+Each row: the tool, its arguments, and words the tool error must contain. The same rows are in
+docs/reliability.md beside the CLI's (tests/test_bad_inputs.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+ROWS = [
+    ("empty prompt", "generate_video", {"prompt": ""}, "at least 1 character"),
+    ("prompt over 32000 chars", "generate_video", {"prompt": "x" * 32001}, "at most 32000 characters"),
+    ("unknown size", "generate_video", {"prompt": "ok", "size": "1000x1000"}, "Input should be '720x1280'"),
+    ("seconds 10", "generate_video", {"prompt": "ok", "seconds": 10}, "Input should be 4, 8, 12, 16 or 20"),
+    ("pro size on sora-2", "generate_video", {"prompt": "ok", "model": "sora-2", "size": "1792x1024"},
+     "needs sora-2-hd or sora-2-pro"),
+    ("over the per-call limit", "generate_video",
+     {"prompt": "ok", "model": "sora-2-pro", "size": "1792x1024", "seconds": 12},
+     "estimated at $6.00, above the per-call limit of $5.00"),
+    ("wait longer than allowed", "generate_video", {"prompt": "ok", "wait_seconds": 10000}, "less than or equal to 600"),
+    ("image outside the input folders", "generate_video", {"prompt": "ok", "image": "/etc/passwd"},
+     "outside the allowed input folders"),
+    ("image path escaping upwards", "generate_video", {"prompt": "ok", "image": "../../secret.png"},
+     "Allowed input folders"),
+    ("data URL that is not an image", "generate_video",
+     {"prompt": "ok", "image": "data:text/plain;base64,aGVsbG8="}, "not a readable image"),
+    ("data URL with broken base64", "generate_video", {"prompt": "ok", "image": "data:image/png;base64,!!!"},
+     "not valid base64"),
+    ("video id with a path", "get_status", {"video_id": "../etc"}, "not a valid video id"),
+    ("empty video id", "get_status", {"video_id": ""}, "at least 1 character"),
+    ("download file name with a folder", "download_video", {"video_id": "video_1", "filename": "../escape.mp4"},
+     "plain file name without folders"),
+    ("unknown variant", "download_video", {"video_id": "video_1", "variant": "gif"},
+     "'video', 'thumbnail' or 'spritesheet'"),
+    ("list limit over 100", "list_videos", {"limit": 500}, "less than or equal to 100"),
+    ("extension seconds 7", "extend_video", {"video_id": "video_1", "prompt": "more", "seconds": 7},
+     "Input should be 4, 8, 12, 16 or 20"),
+    ("remix with an empty prompt", "remix_video", {"video_id": "video_1", "prompt": ""}, "at least 1 character"),
+    ("price of a size the model lacks", "estimate_cost", {"model": "sora-2", "size": "1920x1080", "seconds": 4},
+     "1920x1080 needs sora-2-pro"),
+]
+
+
+@pytest.mark.parametrize("tool,args,words", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+async def test_tool_refuses_before_any_request(tool, args, words, server, sim):
+    async with Client(server) as c:
+        result = await c.call_tool(tool, args)
+    assert result.is_error
+    message = result.content[0].text
+    assert words in message, message
+    assert "Traceback" not in message
+    assert sim.state.stats()["requests"] == {}
