@@ -141,7 +141,7 @@ class Sora2Video(io.ComfyNode):
             except InvalidInputError as exc:
                 raise NodeError(str(exc)) from None
             key = node_key("create", client, request_key(client.config.provider, client.config.base_url, req), seed)
-            clip = await run.produce(key, lambda: client.create_from_request(req), what="a new clip",
+            clip = await run.produce(key, lambda k: client.create_from_request(req, key=k), what="a new clip",
                                      cost_hint=client.estimate(req))
             return await clip_output(clip)
 
@@ -171,7 +171,7 @@ class Sora2Remix(io.ComfyNode):
             client = run.client
             source, text = _id_and_prompt(video_id, prompt)
             key = node_key("remix", client, [source, text], seed)
-            clip = await run.produce(key, lambda: client.remix(source, text), what=f"a remix of {source}")
+            clip = await run.produce(key, lambda k: client.remix(source, text, key=k), what=f"a remix of {source}")
             return await clip_output(clip)
 
 
@@ -212,7 +212,7 @@ class Sora2Extend(io.ComfyNode):
             client = run.client
             source, text = _id_and_prompt(video_id, prompt)
             key = node_key("extend", client, [source, text, str(seconds)], seed)
-            clip = await run.produce(key, lambda: client.extend(source, text, seconds), what=f"an extension of {source}")
+            clip = await run.produce(key, lambda k: client.extend(source, text, seconds, key=k), what=f"an extension of {source}")
             return await clip_output(clip)
 
 

@@ -14,7 +14,7 @@ Every Sora 2 node runs its work through :class:`NodeRun`:
 * **Errors.** Every ``Sora2Error`` becomes a :class:`NodeError` carrying its readable message and no traceback
   of the client's internals.
 * **Caching.** ComfyUI caches outputs within a session by input values (the seed is one of them). Across restarts
-  a small index maps (request fingerprint + seed) to the video_id it produced, so the same inputs and seed reuse
+  the shared job record keeps, with each job, the fingerprint of the inputs + seed that made it, so they reuse
   that job: its local file, a fresh download, or the wait for a job still running. A different seed pays again.
 """
 
@@ -25,9 +25,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import sqlite3
-import threading
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -36,7 +33,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..shared import AsyncSoraClient, ProgressEvent, Sora2Error, resolve_config
-from ..shared.config import data_dir
 from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
 from ..shared.models import Video
 from ..shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
@@ -182,35 +178,6 @@ def make_client(provider: str | None = None, base_url: str | None = None) -> Asy
 
 
 # --------------------------------------------------------------------------------------------- restart cache
-class KeyIndex:
-    """(request fingerprint + seed) -> video_id, in the user's data folder beside the shared job record."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS node_keys (key TEXT PRIMARY KEY, video_id TEXT NOT NULL, created_at REAL)"
-            )
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT video_id FROM node_keys WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def put(self, key: str, video_id: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO node_keys (key, video_id, created_at) VALUES (?,?,?)",
-                (key, video_id, time.time()),
-            )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
 def node_key(kind: str, client: AsyncSoraClient, payload: Any, seed: int) -> str:
     blob = json.dumps([kind, client.config.provider, client.config.base_url, payload, int(seed)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
@@ -245,7 +212,6 @@ class NodeRun:
         self.provider, self.base_url = provider, base_url
         self.client: AsyncSoraClient | None = None
         self._detached: set[asyncio.Task[Any]] = set()
-        self._index: KeyIndex | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -265,8 +231,6 @@ class NodeRun:
             await run._close()
 
     async def _close(self) -> None:
-        if self._index is not None:
-            self._index.close()
         if self.client is None:
             return
         pending = {t for t in self._detached if not t.done()}
@@ -281,12 +245,6 @@ class NodeRun:
 
         _background.add(task := asyncio.ensure_future(close_later()))
         task.add_done_callback(_background.discard)
-
-    @property
-    def index(self) -> KeyIndex:
-        if self._index is None:
-            self._index = KeyIndex(data_dir() / "comfyui-node-keys.sqlite3")
-        return self._index
 
     # ------------------------------------------------------------------ cancel
     async def guard(self, work: Awaitable[T], *, video_id: str | None, detach: bool = False) -> T:
@@ -316,26 +274,24 @@ class NodeRun:
 
     # ------------------------------------------------------------------ jobs
     async def produce(
-        self, key: str, start: Callable[[], Awaitable[Video]], *, what: str, cost_hint: float | None = None
+        self, key: str, start: Callable[[str], Awaitable[Video]], *, what: str, cost_hint: float | None = None
     ) -> Clip:
-        """Reuse the job made from the same inputs and seed, else start one; then wait and download it."""
-        assert self.client is not None
+        """Reuse the job made from the same inputs and seed, else start one; then wait and download it.
+
+        ``key`` is stored with the job in the shared record (``start`` passes it to the client), so the same
+        inputs and seed find their job again after a restart of ComfyUI.
+        """
+        assert self.client is not None and self.client.record is not None
         async with _lock_for(key):
-            previous = self.index.get(key)
+            previous = self.client.record.find_by_key(key)
             if previous is not None:
-                clip = await self.collect(previous, lenient=True)
+                clip = await self.collect(previous.id, lenient=True)
                 if clip is not None:
                     return clip
             self.check_cancel()
             if cost_hint is not None:
                 self.reporter.text(f"starting {what} (about ${cost_hint:.2f})")
-
-            async def start_and_remember() -> Video:
-                video = await start()
-                self.index.put(key, video.id)
-                return video
-
-            video = await self.guard(start_and_remember(), video_id=None, detach=True)
+            video = await self.guard(start(key), video_id=None, detach=True)
             self.reporter.text(f"{video.id}: {video.status}")
             return await self.collect(video.id, known=video)  # type: ignore[return-value]
 

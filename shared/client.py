@@ -246,7 +246,10 @@ class AsyncSoraClient:
         req = self.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=input_reference)
         return await self.create_from_request(req)
 
-    async def create_from_request(self, req: CreateVideoRequest) -> Video:
+    async def create_from_request(self, req: CreateVideoRequest, *, key: str | None = None) -> Video:
+        """Create from a validated request. ``key`` overrides the request fingerprint stored in the job record
+        (front ends fold in what else makes a job distinct for them, e.g. ComfyUI's seed)."""
+
         def matches(v: Video) -> bool:
             return v.prompt == req.prompt and v.size in (None, req.size) and v.seconds in (None, req.seconds)
 
@@ -257,10 +260,10 @@ class AsyncSoraClient:
             kind="create",
             summary=req.summary(),
             cost=lambda v: self.estimate(req),
-            key=request_key(self.config.provider, self.config.base_url, req),
+            key=key or request_key(self.config.provider, self.config.base_url, req),
         )
 
-    async def remix(self, video_id: str, prompt: str) -> Video:
+    async def remix(self, video_id: str, prompt: str, *, key: str | None = None) -> Video:
         """A new job from a finished one, changed as ``prompt`` says (same model, size and length)."""
         video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
         return await self._start_job(
@@ -271,9 +274,10 @@ class AsyncSoraClient:
             summary={"prompt": prompt, "video_id": video_id},
             cost=self.cost_of,
             source_id=video_id,
+            key=key or self._derived_key("remix", video_id, prompt),
         )
 
-    async def extend(self, video_id: str, prompt: str, seconds: str | int) -> Video:
+    async def extend(self, video_id: str, prompt: str, seconds: str | int, *, key: str | None = None) -> Video:
         """Continue a finished clip by ``seconds``; the new job's ``seconds`` is the stitched total."""
         video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
         secs = validate_seconds(self.provider, self.provider.default_model, seconds)
@@ -285,9 +289,10 @@ class AsyncSoraClient:
             summary={"prompt": prompt, "video_id": video_id, "seconds": secs},
             cost=lambda v: estimate_cost(self.provider, v.model or self.provider.default_model, v.size or "", secs),
             source_id=video_id,
+            key=key or self._derived_key("extend", video_id, prompt, secs),
         )
 
-    async def edit(self, video_id: str, prompt: str) -> Video:
+    async def edit(self, video_id: str, prompt: str, *, key: str | None = None) -> Video:
         """Change a finished clip as ``prompt`` says (the successor of remix on OpenAI's side)."""
         video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
         return await self._start_job(
@@ -298,7 +303,13 @@ class AsyncSoraClient:
             summary={"prompt": prompt, "video_id": video_id},
             cost=self.cost_of,
             source_id=video_id,
+            key=key or self._derived_key("edit", video_id, prompt),
         )
+
+    def _derived_key(self, kind: str, *parts: str) -> str:
+        """The record fingerprint of a job made from another one (remix/extend/edit of the same source and prompt)."""
+        blob = json.dumps([kind, self.config.provider, self.config.base_url, *parts])
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def cost_of(self, v: Video) -> float | None:
         """What a job like ``v`` costs on this provider (its model, size and length), or None if unknown."""

@@ -192,3 +192,19 @@ async def test_polling_spends_far_fewer_calls_than_a_fixed_one_second_poll(sim_c
             now[0] += 1.0
     assert ours * 5 < fixed + 1, (ours, fixed)
     assert late <= 2.0
+
+
+async def test_jobs_are_findable_by_their_request_key(sim, tmp_path):
+    """Front ends find an earlier identical job in the shared record instead of paying again."""
+    async with local_client(sim, tmp_path) as client:
+        req = client.build_request(PROMPT)
+        first = await client.create_from_request(req)
+        seeded = await client.create_from_request(req, key="comfyui:seed=7")
+        await client.wait(first.id)
+        remix = await client.remix(first.id, "At night")
+        record = client.record
+        from sora2_bridge.shared.client import request_key
+
+        assert record.find_by_key(request_key("local", sim.base_url, req)).id == first.id
+        assert record.find_by_key("comfyui:seed=7").id == seeded.id
+        assert record.find_by_key(client._derived_key("remix", first.id, "At night")).id == remix.id
