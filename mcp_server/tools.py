@@ -141,14 +141,19 @@ def register_tools(mcp: MCPServer, provider: Provider, settings: Settings) -> No
         description="What the clip shows: subject, action, setting, camera, lighting, style. "
                     "No real people or copyrighted characters (moderation rejects them).")]
 
-    def created_hint(outcome: Outcome, usd: float | None, reused: bool, state: AppState) -> None:
+    async def respond_created(jobs: Jobs, ctx: Context, created: Any, wait_seconds: float,
+                              state: AppState) -> CallToolResult:
+        """The shared tail of the paid tools: wait as asked, then say what was paid (or reused) and what is left."""
+        outcome = await _follow(jobs, ctx, created.video, wait_seconds, created.usd, created.remaining, created.reused)
         r = outcome.result
+        usd, reused = created.usd, created.reused
         if reused:
             r.hint = ("An identical request was made moments ago: this is that job, nothing new was paid. " + r.hint)
         else:
             left = describe_usd(state.guard.remaining())
             r.hint = (f"Started a new job (estimated {format_usd(usd or 0)}; budget left {state.guard.period_text}: "
                       f"{left}). " + r.hint)
+        return render_outcome(outcome)
 
     @mcp.tool(
         title="Generate a video clip (paid)",
@@ -186,10 +191,7 @@ An identical request repeated within {settings.dedupe_seconds:.0f} s returns the
             jobs = state.require_jobs()
             req = await jobs.build_request(prompt, model, size, seconds, image, image_fit)
             created = await jobs.create(req)
-            outcome = await _follow(jobs, ctx, created.video, wait_seconds, created.usd, created.remaining,
-                                    created.reused)
-            created_hint(outcome, created.usd, created.reused, state)
-            return render_outcome(outcome)
+            return await respond_created(jobs, ctx, created, wait_seconds, state)
 
     @mcp.tool(
         title="Get a video job's status",
@@ -233,10 +235,7 @@ with get_status. Prices per second: see generate_video. {limits}""",
         with tool_errors(state):
             jobs = state.require_jobs()
             created = await jobs.remix(video_id, prompt)
-            outcome = await _follow(jobs, ctx, created.video, wait_seconds, created.usd, created.remaining,
-                                    created.reused)
-            created_hint(outcome, created.usd, created.reused, state)
-            return render_outcome(outcome)
+            return await respond_created(jobs, ctx, created, wait_seconds, state)
 
     @mcp.tool(
         title="Extend a finished clip (paid)",
@@ -257,10 +256,7 @@ rate per second. Returns a new video_id at once; poll it with get_status. {limit
         with tool_errors(state):
             jobs = state.require_jobs()
             created = await jobs.extend(video_id, prompt, seconds)
-            outcome = await _follow(jobs, ctx, created.video, wait_seconds, created.usd, created.remaining,
-                                    created.reused)
-            created_hint(outcome, created.usd, created.reused, state)
-            return render_outcome(outcome)
+            return await respond_created(jobs, ctx, created, wait_seconds, state)
 
     @mcp.tool(
         title="List video jobs",
