@@ -6,7 +6,7 @@ import pytest
 
 from sora2_bridge.shared import AsyncSoraClient, ConfigurationError, resolve_config
 
-KEY = "sk-secret-0123456789abcdef"
+KEY = "sk-fake-secret-0123456789abcdef"
 
 
 def test_missing_key_names_the_variable():

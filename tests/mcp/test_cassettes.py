@@ -17,7 +17,7 @@ from sora2_bridge.shared.models import Video
 
 VID = "video_68f1c0a2b3d48190a1b2c3d4e5f60718"
 PROMPT = "A calico cat playing a piano on stage"
-KEY = "sk-replay-only-0123456789abcdef"
+KEY = "sk-fake-replay-0123456789abcdef"
 
 
 def ok(result: CallToolResult) -> dict:

@@ -354,7 +354,7 @@ async def test_missing_key_gives_a_readable_error_and_estimates_still_work(setti
 
 
 async def test_the_key_never_appears_in_results(make_server, sim):
-    secret = "sk-live-ABCDEFGHIJKLMNOP0123456789"
+    secret = "sk-fake-live-ABCDEFGHIJKLMNOP0123456789"
     server = make_server(config=resolve_config("local", sim.base_url, api_key=secret))
     texts: list[str] = []
     async with Client(server) as c:

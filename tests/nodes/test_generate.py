@@ -219,7 +219,7 @@ async def test_load_job_errors_are_readable(comfy, local):
 
 
 async def test_no_key_leaks_into_outputs_texts_files_or_the_saved_graph(comfy, sim, fast_polls, monkeypatch, tmp_path):
-    secret = "sk-live-SECRET-4f9a2b7c1d"
+    secret = "sk-fake-SECRET-4f9a2b7c1d"
     monkeypatch.setenv("SORA2_PROVIDER", "custom")
     monkeypatch.setenv("SORA2_BASE_URL", sim.base_url)
     monkeypatch.setenv("SORA2_API_KEY", secret)

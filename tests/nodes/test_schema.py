@@ -83,7 +83,7 @@ def test_package_imports_without_comfyui_or_torch():
 
 @pytest.mark.parametrize("node", [*generate.NODES, *jobs.NODES, *clips.NODES])
 def test_no_widget_can_hold_a_key(node, monkeypatch):
-    secret = "sk-test-SECRET-do-not-leak-0123456789"
+    secret = "sk-fake-SECRET-do-not-leak-0123456789"
     monkeypatch.setenv("SORA2_API_KEY", secret)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     monkeypatch.setenv("COMETAPI_KEY", secret)
