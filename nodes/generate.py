@@ -14,10 +14,10 @@ from comfy_api.latest import InputImpl, io
 from ..shared.client import request_key
 from ..shared.errors import InvalidInputError
 from ..shared.media import FIT_MODES
-from ..shared.models import validate_prompt, validate_seconds, validate_size
+from ..shared.models import validate_prompt, validate_seconds, validate_size, validate_video_id
 from ..shared.providers import PROVIDERS
 from ..shared.video import last_frame
-from .runtime import CATEGORY, PROVIDER_CHOICES, Clip, NodeError, NodeRun, node_key, provider_for_validation
+from .runtime import CATEGORY, PROVIDER_CHOICES, Clip, NodeRun, node_key, provider_for_validation
 from .tensors import frame_to_image, image_to_reference
 
 
@@ -136,10 +136,7 @@ class Sora2Video(io.ComfyNode):
         async with NodeRun.open(cls.hidden.unique_id, provider, base_url) as run:
             client = run.client
             reference = image_to_reference(image, size, fit) if image is not None else None
-            try:
-                req = client.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=reference)
-            except InvalidInputError as exc:
-                raise NodeError(str(exc)) from None
+            req = client.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=reference)
             key = node_key("create", client, request_key(client.config.provider, client.config.base_url, req), seed)
             clip = await run.produce(key, lambda k: client.create_from_request(req, key=k), what="a new clip",
                                      cost_hint=client.estimate(req))
@@ -217,12 +214,8 @@ class Sora2Extend(io.ComfyNode):
 
 
 def _id_and_prompt(video_id: Any, prompt: Any) -> tuple[str, str]:
-    from ..shared.models import validate_video_id
-
-    try:
-        return validate_video_id(video_id), validate_prompt(prompt)
-    except InvalidInputError as exc:
-        raise NodeError(str(exc)) from None
+    """Checked here, before any request; a refusal becomes a NodeError in NodeRun.open like every Sora2Error."""
+    return validate_video_id(video_id), validate_prompt(prompt)
 
 
 NODES = [Sora2Video, Sora2Remix, Sora2Extend]
