@@ -178,9 +178,6 @@ class Jobs:
             self.guard.settle(reservation, video.id)
             return Created(video, usd, False, reservation.remaining_after)
 
-    def _same_provider(self, row: JobRow) -> bool:
-        return row.provider == self.client.config.provider and row.base_url == self.client.config.base_url
-
     async def create(self, req: CreateVideoRequest) -> Created:
         key = request_key(self.client.config.provider, self.client.config.base_url, req)
         since = time.time() - self.settings.dedupe_seconds
@@ -194,20 +191,11 @@ class Jobs:
         return await self._paid(key, existing, usd, what, "create", lambda: self.client.create_from_request(req))
 
     def _find_derived(self, kind: str, source_id: str, prompt: str, seconds: str | None = None) -> JobRow | None:
-        since = time.time() - self.settings.dedupe_seconds
-        for row in self.record.list(200):
-            if row.created_at < since:
-                break
-            if (
-                row.kind == kind
-                and row.source_id == source_id
-                and row.prompt == prompt
-                and row.status not in GONE
-                and self._same_provider(row)
-                and (seconds is None or str(row.request.get("seconds")) == seconds)
-            ):
-                return row
-        return None
+        """The same remix/extension asked for moments ago (the client files it under this key in the record)."""
+        parts = (source_id, prompt) if seconds is None else (source_id, prompt, seconds)
+        row = self.record.find_by_key(self.client.derived_key(kind, *parts),
+                                      since=time.time() - self.settings.dedupe_seconds)
+        return row if row is not None and row.status not in GONE else None
 
     async def _source(self, video_id: str) -> tuple[str, str, str]:
         """Model, size and seconds of a finished clip: from the local record, else from the service (a free read)."""

@@ -274,7 +274,7 @@ class AsyncSoraClient:
             summary={"prompt": prompt, "video_id": video_id},
             cost=self.cost_of,
             source_id=video_id,
-            key=key or self._derived_key("remix", video_id, prompt),
+            key=key or self.derived_key("remix", video_id, prompt),
         )
 
     async def extend(self, video_id: str, prompt: str, seconds: str | int, *, key: str | None = None) -> Video:
@@ -289,7 +289,7 @@ class AsyncSoraClient:
             summary={"prompt": prompt, "video_id": video_id, "seconds": secs},
             cost=lambda v: estimate_cost(self.provider, v.model or self.provider.default_model, v.size or "", secs),
             source_id=video_id,
-            key=key or self._derived_key("extend", video_id, prompt, secs),
+            key=key or self.derived_key("extend", video_id, prompt, secs),
         )
 
     async def edit(self, video_id: str, prompt: str, *, key: str | None = None) -> Video:
@@ -303,10 +303,10 @@ class AsyncSoraClient:
             summary={"prompt": prompt, "video_id": video_id},
             cost=self.cost_of,
             source_id=video_id,
-            key=key or self._derived_key("edit", video_id, prompt),
+            key=key or self.derived_key("edit", video_id, prompt),
         )
 
-    def _derived_key(self, kind: str, *parts: str) -> str:
+    def derived_key(self, kind: str, *parts: str) -> str:
         """The record fingerprint of a job made from another one (remix/extend/edit of the same source and prompt)."""
         blob = json.dumps([kind, self.config.provider, self.config.base_url, *parts])
         return hashlib.sha256(blob.encode()).hexdigest()[:32]

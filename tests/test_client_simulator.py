@@ -207,4 +207,4 @@ async def test_jobs_are_findable_by_their_request_key(sim, tmp_path):
 
         assert record.find_by_key(request_key("local", sim.base_url, req)).id == first.id
         assert record.find_by_key("comfyui:seed=7").id == seeded.id
-        assert record.find_by_key(client._derived_key("remix", first.id, "At night")).id == remix.id
+        assert record.find_by_key(client.derived_key("remix", first.id, "At night")).id == remix.id
