@@ -14,8 +14,7 @@ import io
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import httpx
 from PIL import Image
 
 from ..shared.client import AsyncSoraClient, request_key
+from ..shared.locks import KeyedLocks
 from ..shared.errors import ExpiredError, NotFoundError, Sora2Error, WaitTimeoutError
 from ..shared.media import FitMode, fit_image
 from ..shared.models import (
@@ -59,27 +59,6 @@ def video_uri(video_id: str) -> str:
 
 def thumbnail_uri(video_id: str) -> str:
     return f"sora2://videos/{video_id}/thumbnail"
-
-
-class KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclass

@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 from ..shared import AsyncSoraClient, ProgressEvent, Sora2Error, resolve_config
 from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
+from ..shared.locks import KeyedLocks
 from ..shared.models import Video
 from ..shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
 
@@ -183,16 +183,8 @@ def node_key(kind: str, client: AsyncSoraClient, payload: Any, seed: int) -> str
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
-# One lock per key in this process: two identical nodes running at once wait for one job instead of paying twice.
-_key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _lock_for(key: str) -> asyncio.Lock:
-    lock = _key_locks.get(key)
-    if lock is None:
-        lock = asyncio.Lock()
-        _key_locks[key] = lock
-    return lock
+# Two identical nodes running at once in this process wait for one job instead of paying twice.
+_KEY_LOCKS = KeyedLocks()
 
 
 # --------------------------------------------------------------------------------------------- one execution
@@ -282,7 +274,7 @@ class NodeRun:
         inputs and seed find their job again after a restart of ComfyUI.
         """
         assert self.client is not None and self.client.record is not None
-        async with _lock_for(key):
+        async with _KEY_LOCKS.hold(key):
             previous = self.client.record.find_by_key(key)
             if previous is not None:
                 clip = await self.collect(previous.id, lenient=True)
