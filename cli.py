@@ -134,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 async def open_client(args: argparse.Namespace) -> AsyncIterator[AsyncSoraClient]:
     """A client for the chosen provider, or for an in-process simulator with ``--simulate``."""
     if args.simulate:
-        from .shared.simulator.server import SimulatorServer
+        from .shared.simulator import SimulatorConfig, SimulatorServer
 
-        with SimulatorServer() as sim:
+        with SimulatorServer(SimulatorConfig(prerender=True)) as sim:
             config = resolve_config("local", sim.base_url)
             async with AsyncSoraClient(config) as client:
                 yield client

@@ -50,9 +50,9 @@ def _simulator(enabled: bool, port: int) -> Iterator[str | None]:
     if not enabled:
         yield None
         return
-    from ..shared.simulator.server import SimulatorServer
+    from ..shared.simulator import SimulatorConfig, SimulatorServer
 
-    with SimulatorServer(port=port) as sim:
+    with SimulatorServer(SimulatorConfig(prerender=True), port=port) as sim:
         logging.getLogger("sora2_bridge.mcp").warning("simulating: local simulator at %s", sim.base_url)
         yield sim.base_url
 

@@ -679,3 +679,24 @@ def test_two_servers_in_parallel_do_not_share_state(sim_config: SimulatorConfig)
         assert a.port != b.port
         httpx.post(f"{a.base_url}/videos", json={"prompt": "x"}, headers=AUTH)
         assert httpx.get(f"{b.base_url}/videos", headers=AUTH).json()["data"] == []
+
+
+async def test_prerender_encodes_the_clip_while_the_job_renders(sim_media_dir, tmp_path):
+    """Interactive use (`--simulate`, `sora2 simulate`): the download is ready the moment the job completes."""
+    import asyncio
+
+    from sora2_bridge.shared.simulator import SimulatorConfig, create_app
+
+    config = SimulatorConfig(prerender=True, media_dir=tmp_path / "media", speed=0.5)
+    app = create_app(config)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://s/v1", headers=AUTH) as client:
+        job = (await client.post("/videos", files={"prompt": (None, "prerendered clip")})).json()
+        assert job["status"] == "queued"
+        spec = app.state.sim.jobs[job["id"]].render_spec()
+        for _ in range(200):  # the encode finishes in the background, long before the job's 6 s lifecycle
+            if app.state.sim.media.paths(spec).video.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert app.state.sim.media.paths(spec).video.exists()
+        assert (await client.get(f"/videos/{job['id']}")).json()["status"] != "completed"

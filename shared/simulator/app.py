@@ -346,6 +346,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class _Api:
     def __init__(self, state: SimulatorState) -> None:
         self.state = state
+        self._background: set[asyncio.Future[Any]] = set()
 
     @property
     def config(self) -> SimulatorConfig:
@@ -429,9 +430,19 @@ class _Api:
 
     def _created(self, job: Job) -> Response:
         body = self._video(job)
+        if self.config.prerender and job.error is None:
+            self._prerender(job)
         if self.state.faults.take("lose_create_next"):
             return _LostResponse(content=JSONResponse(body).body, media_type="application/json")
         return JSONResponse(body)
+
+    def _prerender(self, job: Job) -> None:
+        """Encode the clip while the job 'renders', so its download is ready the moment it completes."""
+        task = asyncio.get_running_loop().create_task(
+            anyio.to_thread.run_sync(self.state.media.ensure, job.render_spec())
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- endpoints ---------------------------------------------------------------------------------------------
     async def create(self, request: Request) -> Response:

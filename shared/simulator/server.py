@@ -155,5 +155,6 @@ def serve(
         poll_after_ms=poll_after_ms,
         data_dir=Path(data_dir).expanduser() if data_dir else None,
         faults=fault_config,
+        prerender=True,
     )
     _uvicorn_server(create_app(config), host=host, port=port, log_level=log_level, access_log=True).run()

@@ -43,6 +43,7 @@ class SimulatorConfig:
     poll_after_ms: int | None = None  # sent as openai-poll-after-ms on non-terminal retrieves
     data_dir: Path | None = None  # persist jobs + clock offset here, and cache media in data_dir/media
     media_dir: Path | None = None  # overrides where rendered media is cached (tests share one across runs)
+    prerender: bool = False  # encode each clip as soon as its job is created (interactive use: no wait at download)
     clock: Callable[[], float] = time.time
     faults: FaultConfig = field(default_factory=FaultConfig)  # the initial faults; each simulator arms a copy
 
