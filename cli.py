@@ -245,30 +245,24 @@ async def cmd_download(args: argparse.Namespace) -> int:
         return await _follow(client, args, video, None)
 
 
-async def cmd_remix(args: argparse.Namespace) -> int:
+async def cmd_derived(args: argparse.Namespace) -> int:
+    """remix / extend / edit: a new job from a finished one, then the same wait and download as generate."""
     async with open_client(args) as client:
-        video = await client.remix(args.video_id, args.prompt)
-        return await _follow(client, args, video, client.cost_of(video))
-
-
-async def cmd_extend(args: argparse.Namespace) -> int:
-    async with open_client(args) as client:
-        video = await client.extend(args.video_id, args.prompt, args.seconds)
-        return await _follow(client, args, video, None)
-
-
-async def cmd_edit(args: argparse.Namespace) -> int:
-    async with open_client(args) as client:
-        video = await client.edit(args.video_id, args.prompt)
-        return await _follow(client, args, video, client.cost_of(video))
+        if args.command == "extend":
+            video, cost = await client.extend(args.video_id, args.prompt, args.seconds), None
+        else:
+            start = client.remix if args.command == "remix" else client.edit
+            video = await start(args.video_id, args.prompt)
+            cost = client.cost_of(video)
+        return await _follow(client, args, video, cost)
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
     if args.local:
         from .shared.config import data_dir
-        from .shared.record import JobRecord
+        from .shared.record import RECORD_FILE, JobRecord
 
-        rows = JobRecord(data_dir() / "jobs.sqlite3").list(args.limit)
+        rows = JobRecord(data_dir() / RECORD_FILE).list(args.limit)
         if args.json:
             out.print_json(json.dumps([r.as_dict() for r in rows]))
             return 0
@@ -332,8 +326,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "generate": cmd_generate, "status": cmd_status, "download": cmd_download, "remix": cmd_remix,
-    "extend": cmd_extend, "edit": cmd_edit, "list": cmd_list, "delete": cmd_delete, "cost": cmd_cost,
+    "generate": cmd_generate, "status": cmd_status, "download": cmd_download, "remix": cmd_derived,
+    "extend": cmd_derived, "edit": cmd_derived, "list": cmd_list, "delete": cmd_delete, "cost": cmd_cost,
 }
 
 

@@ -21,7 +21,7 @@ from ..shared.client import AsyncSoraClient
 from ..shared.config import ClientConfig, resolve_config
 from ..shared.errors import ConfigurationError
 from ..shared.providers import DEFAULT_PROVIDER, Provider, get_provider
-from ..shared.record import JobRecord
+from ..shared.record import RECORD_FILE, JobRecord  # the CLI and ComfyUI see these jobs too
 from .guard import Ledger, Resolver, SpendingGuard
 from .jobs import Jobs
 from .resources import register_resources
@@ -33,7 +33,6 @@ log = logging.getLogger("sora2_bridge.mcp")
 
 ClientFactory = Callable[[ClientConfig, JobRecord, Settings], AsyncSoraClient]
 LEDGER_FILE = "mcp-spend.sqlite3"
-RECORD_FILE = "jobs.sqlite3"  # the shared client's record, so the CLI and ComfyUI see these jobs too
 
 INSTRUCTIONS = """Sora 2 video generation. Clips cost money and take minutes.
 Workflow: generate_video (returns a video_id at once) -> get_status(video_id) every 10-30 s (follow

@@ -52,7 +52,7 @@ from .models import (
 from .polling import PollPolicy, PollState
 from .pricing import estimate_cost
 from .progress import ProgressCallback, ProgressEvent
-from .record import JobRecord
+from .record import RECORD_FILE, JobRecord
 from .retry import RetryPolicy, is_ambiguous, is_retryable_status
 
 log = logging.getLogger("sora2_bridge")
@@ -104,7 +104,7 @@ class AsyncSoraClient:
         self._clock, self._sleep = clock, sleep
         self.json_body = json_body
         if record is None or record is True:
-            record = JobRecord(data_dir() / "jobs.sqlite3")
+            record = JobRecord(data_dir() / RECORD_FILE)
         self.record: JobRecord | None = record or None
         self._http = httpx.AsyncClient(
             base_url=self.config.base_url + "/",

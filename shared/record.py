@@ -18,6 +18,9 @@ from typing import Any
 
 from .models import Video
 
+# The file name of the shared record inside a data folder: the CLI, the nodes and the MCP server all open it.
+RECORD_FILE = "jobs.sqlite3"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
