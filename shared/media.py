@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 
 from .errors import InvalidInputError
 from .models import ImageInput, parse_size
@@ -90,7 +90,8 @@ def _scale_range(values: np.ndarray, mode: str) -> tuple[float, float, str | Non
         return 0.0, 1.0, None
     if lo >= 0 and hi <= (255 if mode == "F" else 65535):
         return 0.0, (255.0 if mode == "F" else 65535.0), None
-    note = (f"the reference image holds {mode} values from {lo:g} to {hi:g}, outside any usual range; "
+    kind = "floating-point" if mode == "F" else "32-bit integer"
+    note = (f"the reference image holds {kind} values from {lo:g} to {hi:g}, outside any usual range; "
             f"they are scaled so that {lo:g} is black and {hi:g} is white")
     return lo, (hi if hi > lo else lo + 1.0), note
 
@@ -103,19 +104,14 @@ def _deep_to_grey(image: Image.Image) -> tuple[Image.Image, str | None]:
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L"), note
 
 
-def _lab_to_rgb(image: Image.Image) -> Image.Image:
-    """CIE Lab (TIFF) to sRGB through littlecms; Pillow's plain ``convert`` has no Lab -> RGB colour maths."""
-    transform = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
-    return ImageCms.applyTransform(image, transform)
-
-
 def as_seen(image: Image.Image) -> tuple[Image.Image, list[str]]:
     """Any image Pillow opened -> the 8-bit RGB picture a viewer shows, plus notes for the user.
 
     First frame of an animation (and a note: the service takes one still), EXIF orientation applied (phones store
-    pictures sideways and tag them), deep images scaled to 8 bits, Lab through a colour transform, CMYK by
-    Pillow's formula ``R = (255 - C)(255 - K) / 255`` (Adobe's inverted CMYK JPEGs are undone by the decoder),
-    and transparency composited onto :data:`PAD_COLOUR`, so what was see-through does not leak hidden colour.
+    pictures sideways and tag them), deep images scaled to 8 bits, transparency composited onto
+    :data:`PAD_COLOUR` (what was see-through must not leak hidden colour); the rest is Pillow's own conversion:
+    CMYK by ``R = (255 - C)(255 - K) / 255`` (Adobe's inverted CMYK JPEGs are undone by the decoder), CIE Lab to
+    sRGB, palette and bilevel through their tables.
     """
     notes: list[str] = []
     frames = getattr(image, "n_frames", 1)
@@ -126,8 +122,6 @@ def as_seen(image: Image.Image) -> tuple[Image.Image, list[str]]:
     if img.mode.startswith("I") or img.mode == "F":
         img, note = _deep_to_grey(img)
         notes.extend([note] if note else [])
-    elif img.mode == "LAB":
-        img = _lab_to_rgb(img)
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
         backdrop = Image.new("RGBA", img.size, (*PAD_COLOUR, 255))
         return Image.alpha_composite(backdrop, img.convert("RGBA")).convert("RGB"), notes
