@@ -11,6 +11,7 @@ mirrored result fails too.
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from collections.abc import Callable
@@ -312,3 +313,22 @@ def test_warned_exactly_when_enlarged_more_than_twice(sw, sh, target, mode):
     assert (message is not None) == (max(fx, fy) > MAX_SHARP_ENLARGEMENT)
     if message:
         assert message.startswith(f"the reference image is {sw}x{sh}; it is enlarged ") and f"to {target}" in message
+
+
+# ---------------------------------------------------------------------------------------------- front ends
+def test_cli_warns_before_the_create_and_in_json(capsys, tmp_path: Path):
+    from sora2_bridge.cli import main
+
+    tiny = tmp_path / "tiny.png"
+    tiny.write_bytes(saved(Image.new("RGB", (10, 10), RED), "PNG"))
+    said = "Warning: the reference image is 10x10; it is enlarged 128x to 1280x720 and will look blurry"
+
+    assert main(["generate", "A fox", "--simulate", "--size", "1280x720", "--image", str(tiny), "--no-wait"]) == 0
+    stderr = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert said in stderr and stderr.index(said) < stderr.index("Estimated cost") < stderr.index("Created")
+
+    assert main(["generate", "A fox", "--simulate", "--size", "1280x720", "--image", str(tiny), "--no-wait",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    assert said in " ".join(captured.err.split())
+    assert json.loads(captured.out)["warnings"] == [said.removeprefix("Warning: ") + " (at least 640x360 keeps it sharp)"]
