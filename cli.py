@@ -24,7 +24,7 @@ from . import __version__
 from .shared.client import AsyncSoraClient
 from .shared.config import resolve_config
 from .shared.errors import Sora2Error
-from .shared.media import FIT_MODES, fit_image, load_image_file
+from .shared.media import FIT_MODES, fit_reference, load_image_file
 from .shared.models import VARIANT_SUFFIX, VARIANTS, Video
 from .shared.pricing import estimate_cost, format_usd
 from .shared.progress import ProgressEvent
@@ -188,11 +188,12 @@ def _default_output(args: argparse.Namespace, video_id: str, suffix: str = ".mp4
     return Path.cwd() / f"{video_id}{suffix}"
 
 
-async def _follow(client: AsyncSoraClient, args: argparse.Namespace, video: Video, cost: float | None) -> int:
-    """Wait for a job and download it; the shared tail of generate/remix/extend/edit/download."""
+async def _follow(client: AsyncSoraClient, args: argparse.Namespace, video: Video, cost: float | None,
+                  **extra: Any) -> int:
+    """Wait for a job and download it; the shared tail of generate/remix/extend/edit/download (``extra``: JSON keys)."""
     _State.video_id = video.id
     if getattr(args, "no_wait", False):
-        _emit(args, _video_dict(video, cost_usd=cost), f"Started {video.id} ({video.status}). "
+        _emit(args, _video_dict(video, cost_usd=cost, **extra), f"Started {video.id} ({video.status}). "
               f"Collect it with: sora2 download {video.id}")
         return 0
     with progress_bar(not args.json and err.is_terminal) as update:
@@ -202,16 +203,19 @@ async def _follow(client: AsyncSoraClient, args: argparse.Namespace, video: Vide
             video.id, _default_output(args, video.id, VARIANT_SUFFIX[variant]), variant=variant, on_progress=update
         )
     _State.video_id = None
-    _emit(args, _video_dict(video, file=str(path), cost_usd=cost), f"Saved {path} ({video.id}, {video.seconds}s {video.size})")
+    _emit(args, _video_dict(video, file=str(path), cost_usd=cost, **extra), f"Saved {path} ({video.id}, {video.seconds}s {video.size})")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- commands
 async def cmd_generate(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
-        image = None
+        image, warnings = None, []
         if args.image:
-            image = fit_image(load_image_file(args.image), args.size.strip().lower(), args.fit)
+            fitted = fit_reference(load_image_file(args.image), args.size.strip().lower(), args.fit)
+            image, warnings = fitted.image, fitted.warnings
+        for warning in warnings:  # on stderr before anything is paid, also with --json
+            err.print(f"Warning: {warning}.", highlight=False, markup=False)
         req = client.build_request(args.prompt, model=args.model, size=args.size, seconds=args.seconds,
                                    input_reference=image)
         cost = client.estimate(req)
@@ -222,7 +226,7 @@ async def cmd_generate(args: argparse.Namespace) -> int:
         video = await client.create_from_request(req)
         if not args.json:
             err.print(f"Created {video.id}", highlight=False)
-        return await _follow(client, args, video, cost)
+        return await _follow(client, args, video, cost, warnings=warnings)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from PIL import Image
 from ..shared.client import AsyncSoraClient, request_key
 from ..shared.locks import KeyedLocks
 from ..shared.errors import ExpiredError, NotFoundError, Sora2Error, WaitTimeoutError
-from ..shared.media import FitMode, fit_image
+from ..shared.media import FitMode, fit_reference
 from ..shared.models import (
     VARIANT_SUFFIX,
     CreateVideoRequest,
@@ -109,16 +109,20 @@ class Jobs:
         seconds: int | None,
         image: str | None,
         image_fit: FitMode,
-    ) -> CreateVideoRequest:
-        """Validate locally; an image is read through the guards and fitted to the size (nothing is sent)."""
+    ) -> tuple[CreateVideoRequest, list[str]]:
+        """Validate locally; an image is read through the guards and fitted to the size (nothing is sent).
+
+        Also returns the warnings about the image (enlarged far, animated...) the user must see.
+        """
         req = self.client.build_request(prompt, model=model, size=size, seconds=seconds)
-        if image:
-            source = await load_image(image, self.settings, resolver=self.url_resolver, transport=self.url_transport)
-            fitted = fit_image(source, req.size, image_fit)
-            req = self.client.build_request(
-                prompt, model=req.model, size=req.size, seconds=req.seconds, input_reference=fitted
-            )
-        return req
+        if not image:
+            return req, []
+        source = await load_image(image, self.settings, resolver=self.url_resolver, transport=self.url_transport)
+        fitted = fit_reference(source, req.size, image_fit)
+        req = self.client.build_request(
+            prompt, model=req.model, size=req.size, seconds=req.seconds, input_reference=fitted.image
+        )
+        return req, fitted.warnings
 
     def estimate(self, model: str, size: str, seconds: str | int) -> float:
         return estimate_cost(self.provider, model, size, seconds)

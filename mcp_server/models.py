@@ -39,6 +39,10 @@ class VideoResult(BaseModel):
     thumbnail_uri: str | None = Field(None, description="MCP resource with the thumbnail image (when completed).")
     expires_at: int | None = Field(None, description="Unix time after which the service deletes the content.")
     hint: str = Field(description="What to do next, in one or two sentences.")
+    warnings: list[str] | None = Field(
+        None, description="What the user should know about the input image (enlarged far: blurry; animated: first "
+                          "frame only). Tell the user."
+    )
 
 
 class VideoListItem(BaseModel):

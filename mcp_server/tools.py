@@ -142,10 +142,11 @@ def register_tools(mcp: MCPServer, provider: Provider, settings: Settings) -> No
                     "No real people or copyrighted characters (moderation rejects them).")]
 
     async def respond_created(jobs: Jobs, ctx: Context, created: Any, wait_seconds: float,
-                              state: AppState) -> CallToolResult:
+                              state: AppState, warnings: list[str] | None = None) -> CallToolResult:
         """The shared tail of the paid tools: wait as asked, then say what was paid (or reused) and what is left."""
         outcome = await _follow(jobs, ctx, created.video, wait_seconds, created.usd, created.remaining, created.reused)
         r = outcome.result
+        r.warnings = warnings or None
         usd, reused = created.usd, created.reused
         if reused:
             r.hint = ("An identical request was made moments ago: this is that job, nothing new was paid. " + r.hint)
@@ -189,9 +190,11 @@ An identical request repeated within {settings.dedupe_seconds:.0f} s returns the
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            req = await jobs.build_request(prompt, model, size, seconds, image, image_fit)
+            req, warnings = await jobs.build_request(prompt, model, size, seconds, image, image_fit)
+            for warning in warnings:  # a progress message reaches a listening client before the job is paid
+                await ctx.report_progress(0.0, None, f"Warning: {warning}.")
             created = await jobs.create(req)
-            return await respond_created(jobs, ctx, created, wait_seconds, state)
+            return await respond_created(jobs, ctx, created, wait_seconds, state, warnings)
 
     @mcp.tool(
         title="Get a video job's status",

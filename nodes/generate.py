@@ -135,8 +135,11 @@ class Sora2Video(io.ComfyNode):
                       image: Any = None, provider: str = "auto", base_url: str = "") -> io.NodeOutput:
         async with NodeRun.open(cls.hidden.unique_id, provider, base_url) as run:
             client = run.client
-            reference = image_to_reference(image, size, fit) if image is not None else None
-            req = client.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=reference)
+            fitted = image_to_reference(image, size, fit) if image is not None else None
+            for warning in fitted.warnings if fitted else ():
+                run.reporter.warn(warning)
+            req = client.build_request(prompt, model=model, size=size, seconds=seconds,
+                                       input_reference=fitted.image if fitted else None)
             key = node_key("create", client, request_key(client.config.provider, client.config.base_url, req), seed)
             clip = await run.produce(key, lambda k: client.create_from_request(req, key=k), what="a new clip",
                                      cost_hint=client.estimate(req))

@@ -110,6 +110,7 @@ class Reporter:
         self.bar = _progress_bar(node_id)
         self.value = 0.0
         self._last_text: str | None = None
+        self._warnings: list[str] = []
 
     def set(self, value: float) -> None:
         value = max(0.0, min(100.0, value))
@@ -117,11 +118,19 @@ class Reporter:
             self.bar.update_absolute(value, 100)
         self.value = value
 
+    def warn(self, text: str) -> None:
+        """Logged as a warning and kept in front of every later status line (each line replaces the last)."""
+        log.warning("[node %s] %s", self.node_id, text)
+        self._warnings.append(f"Warning: {text}.")
+        self.text("")
+
     def text(self, text: str) -> None:
-        if text != self._last_text:
-            self._last_text = text
-            _send_text(text, self.node_id)
-            log.info("[node %s] %s", self.node_id, text)
+        shown = " ".join([*self._warnings, text]).strip()
+        if shown != self._last_text:
+            self._last_text = shown
+            _send_text(shown, self.node_id)
+            if text:
+                log.info("[node %s] %s", self.node_id, text)
 
     def event(self, ev: ProgressEvent) -> None:
         if ev.phase == "queued":

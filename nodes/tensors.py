@@ -12,13 +12,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..shared.media import encode_png, fit_pil_image
-from ..shared.models import ImageInput
+from ..shared.media import FittedImage, as_seen, fit_pil_image
 from .runtime import NodeError
 
 
-def image_to_pil(image: Any, *, what: str = "image") -> Image.Image:
-    """The first image of an IMAGE batch as an RGB PIL image; a readable error for anything that is not one."""
+def _first_picture(image: Any, what: str) -> Image.Image:
+    """The first image of an IMAGE batch as the PIL picture it holds (L, RGB or RGBA); a readable error otherwise."""
     if not isinstance(image, torch.Tensor):
         raise NodeError(f"The {what} input must be an IMAGE (a tensor [batch, height, width, channels]); "
                         f"got {type(image).__name__}.")
@@ -34,19 +33,17 @@ def image_to_pil(image: Any, *, what: str = "image") -> Image.Image:
     if not torch.isfinite(first).all():
         raise NodeError(f"The {what} input contains NaN or infinite values; check the node that made it.")
     pixels = (first.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-    if pixels.shape[-1] == 1:
-        return Image.fromarray(pixels[..., 0]).convert("RGB")
-    if pixels.shape[-1] == 4:  # flatten alpha onto black, as the service wants an opaque frame
-        rgba = Image.fromarray(pixels)
-        canvas = Image.new("RGB", rgba.size, (0, 0, 0))
-        canvas.paste(rgba, mask=rgba.split()[3])
-        return canvas
-    return Image.fromarray(pixels)
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
 
-def image_to_reference(image: Any, size: str, fit: str) -> ImageInput:
-    """An IMAGE fitted to ``size`` (crop / pad / stretch) and encoded as the PNG the service expects."""
-    return encode_png(fit_pil_image(image_to_pil(image), size, fit), "reference.png")  # type: ignore[arg-type]
+def image_to_pil(image: Any, *, what: str = "image") -> Image.Image:
+    """The first image of an IMAGE batch as the RGB picture the shared code would send (alpha on the pad colour)."""
+    return as_seen(_first_picture(image, what))[0]
+
+
+def image_to_reference(image: Any, size: str, fit: str) -> FittedImage:
+    """An IMAGE fitted to ``size`` (crop / pad / stretch) as the PNG the service expects, with its warnings."""
+    return fit_pil_image(_first_picture(image, "image"), size, fit)  # type: ignore[arg-type]
 
 
 def frame_to_image(rgb: np.ndarray) -> torch.Tensor:

@@ -78,7 +78,7 @@ def test_any_image_layout_converts():
     assert image_to_pil(torch.full((1, 10, 20, 1), 1.0)).getpixel((0, 0)) == (255, 255, 255)
     assert image_to_pil(torch.zeros((10, 20, 3))).size == (20, 10)  # an unbatched image
     ref = image_to_reference(torch.rand((1, 300, 500, 3)), "720x1280", "pad")
-    assert probe_image(ref.data) == ("image/png", (720, 1280))
+    assert probe_image(ref.image.data) == ("image/png", (720, 1280))
 
 
 @pytest.mark.parametrize("image, message", [
