@@ -44,21 +44,25 @@ def usable_id(value: Any) -> str | None:
 
 
 def _text(v: Any) -> str | None:
-    return v if isinstance(v, str) else None
+    """A string as text that can be stored and printed (lone surrogates, which JSON allows, become "?")."""
+    if not isinstance(v, str):
+        return None
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "replace").decode("utf-8")
+    return v
 
 
 def _number(v: Any) -> float | None:
     """A finite number from an int, a float or a numeric string; None for anything else (bools included)."""
-    if isinstance(v, bool):
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
         return None
-    if isinstance(v, str):
-        try:
-            v = float(v.strip())
-        except ValueError:
-            return None
-    if isinstance(v, (int, float)) and math.isfinite(v):
-        return float(v)
-    return None
+    try:
+        n = float(v.strip() if isinstance(v, str) else v)
+    except (ValueError, OverflowError):
+        return None
+    return n if math.isfinite(n) else None
 
 
 def _timestamp(v: Any) -> int | None:
@@ -73,23 +77,23 @@ def _progress(v: Any) -> int:
 
 def _seconds(v: Any) -> str | None:
     if isinstance(v, str):
-        return v
+        return _text(v)
     n = _number(v)
     return (str(int(n)) if n.is_integer() else str(n)) if n is not None else None
 
 
 def _error(v: Any) -> dict[str, Any] | None:
     if isinstance(v, dict):
-        return {k: (str(v[k]) if v.get(k) is not None and not isinstance(v[k], (dict, list)) else None)
+        return {k: _text(str(v[k])) if v.get(k) is not None and not isinstance(v[k], (dict, list)) else None
                 for k in ("code", "message")}
-    return {"code": None, "message": v} if isinstance(v, str) else None
+    return {"code": None, "message": _text(v)} if isinstance(v, str) else None
 
 
 def status_of(answer: dict[str, Any]) -> str:
     """The status word of an answer as given (unknown words stay), "queued" if absent, "unknown" if unreadable."""
     if "status" not in answer:
         return "queued"
-    return answer["status"] if isinstance(answer["status"], str) else UNKNOWN_STATUS
+    return _text(answer["status"]) or UNKNOWN_STATUS
 
 
 # How each declared field of a Video is read from an answer: a value of the wrong type becomes the default.

@@ -32,17 +32,13 @@ def estimate_request(provider: Provider, request: CreateVideoRequest) -> float:
 
 def seconds_if_known(seconds: Any) -> float | None:
     """A clip length from an answer ("4", 4, "4.5", 4.5, "8s"), or None if it is not a positive finite number."""
-    if isinstance(seconds, bool) or seconds is None:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, str)):
         return None
-    if isinstance(seconds, str):
-        text = seconds.strip().lower().removesuffix("s")
-        try:
-            seconds = float(text)
-        except ValueError:
-            return None
-    if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0:
-        return float(seconds)
-    return None
+    try:
+        n = float(seconds.strip().lower().removesuffix("s") if isinstance(seconds, str) else seconds)
+    except (ValueError, OverflowError):
+        return None
+    return n if math.isfinite(n) and n > 0 else None
 
 
 def cost_if_known(provider: Provider, model: Any, size: Any, seconds: Any) -> float | None:
@@ -54,7 +50,8 @@ def cost_if_known(provider: Provider, model: Any, size: Any, seconds: Any) -> fl
     if length is None or not isinstance(size, str) or not size:
         return None
     name = model if isinstance(model, str) and model else provider.default_model
-    return round(rate_per_second(provider, name, size) * length, 4)
+    usd = rate_per_second(provider, name, size) * length
+    return round(usd, 4) if math.isfinite(usd) else None
 
 
 def format_usd(amount: float | None) -> str:
