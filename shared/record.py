@@ -317,7 +317,8 @@ class JobRecord:
         req = entry.request
         db.execute(
             "INSERT OR IGNORE INTO jobs (id, provider, base_url, kind, source_id, model, size, seconds, prompt,"
-            " request, request_key, status, created_at, updated_at, raw, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " request, request_key, status, created_at, updated_at, raw, note)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 video_id, entry.provider, entry.base_url, entry.kind, entry.source_id, req.get("model"),
                 req.get("size"), req.get("seconds"), req.get("prompt"), json.dumps(req), entry.request_key, status,
