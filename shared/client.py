@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .. import __version__
+from .answers import AmbiguousJobError, UnexpectedAnswerError
 from .config import ClientConfig, data_dir, resolve_config
 from .download import IncompleteDownload, stream_to_file
 from .errors import (
@@ -45,14 +46,15 @@ from .models import (
     Video,
     VideoList,
     build_create_request,
+    usable_id,
     validate_prompt,
     validate_seconds,
     validate_video_id,
 )
 from .polling import PollPolicy, PollState
-from .pricing import estimate_cost
+from .pricing import cost_if_known, estimate_cost
 from .progress import ProgressCallback, ProgressEvent
-from .record import RECORD_FILE, JobRecord
+from .record import RECORD_FILE, JobEntry, JobRecord
 from .retry import RetryPolicy, is_ambiguous, is_retryable_status
 
 log = logging.getLogger("sora2_bridge")
@@ -61,6 +63,9 @@ CancelCheck = Callable[[], bool]
 # Clock skew allowed between us and the service when matching a reconciled job to our attempt.
 RECONCILE_SKEW = 5.0
 _DEFAULT = object()
+MAX_LIST_PAGES = 1000
+"""The most pages one listing fetches (100,000 videos at the largest page size). A service that keeps saying
+``has_more`` with ever new cursors would otherwise be paged forever; no real account comes near this."""
 
 
 def request_key(provider: str, base_url: str, request: CreateVideoRequest) -> str:
@@ -106,6 +111,8 @@ class AsyncSoraClient:
         if record is None or record is True:
             record = JobRecord(data_dir() / RECORD_FILE)
         self.record: JobRecord | None = record or None
+        # Intents and claims need a record even when the caller keeps none: then they live in memory.
+        self._ledger: JobRecord = self.record or JobRecord(":memory:")
         self._http = httpx.AsyncClient(
             base_url=self.config.base_url + "/",
             transport=transport,
@@ -132,6 +139,8 @@ class AsyncSoraClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._ledger is not self.record:
+            self._ledger.close()
 
     # ------------------------------------------------------------------ transport with retries
     async def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
@@ -287,7 +296,7 @@ class AsyncSoraClient:
             matches=lambda v: v.prompt == prompt,
             kind="extend",
             summary={"prompt": prompt, "video_id": video_id, "seconds": secs},
-            cost=lambda v: estimate_cost(self.provider, v.model or self.provider.default_model, v.size or "", secs),
+            cost=lambda v: cost_if_known(self.provider, v.model, v.size, secs),
             source_id=video_id,
             key=key or self.derived_key("extend", video_id, prompt, secs),
         )
@@ -313,9 +322,12 @@ class AsyncSoraClient:
 
     def cost_of(self, v: Video) -> float | None:
         """What a job like ``v`` costs on this provider (its model, size and length), or None if unknown."""
-        if not v.size or not v.seconds:
-            return None
-        return estimate_cost(self.provider, v.model or self.provider.default_model, v.size, v.seconds)
+        return cost_if_known(self.provider, v.model, v.size, v.seconds)
+
+    def _intent_lifetime(self) -> float:
+        """The longest one job-creating call keeps trying: an intent older than this has been given up."""
+        read = self._http.timeout.read or 60.0
+        return self.retry.max_total_wait + self.retry.max_attempts * (read + self.retry.max_delay)
 
     async def _start_job(
         self,
@@ -329,52 +341,103 @@ class AsyncSoraClient:
         source_id: str | None = None,
         key: str | None = None,
     ) -> Video:
-        """POST a job, reconciling through ``list`` after an ambiguous failure so a job is never paid twice."""
-        known = self.record.known_ids() if self.record else set()
-        for attempt in range(self.retry.max_attempts):
-            started = self._clock()
-            try:
-                data = await self._json("POST", path, idempotent=False, **body)
-                video = Video.model_validate(data)
-                break
-            except (httpx.TransportError, ServerError) as exc:
-                log.warning("%s: no clear answer (%s); checking whether the job was created", kind, type(exc).__name__)
-                found = await self._reconcile(matches, started, known)
-                if found is not None:
-                    video = found
-                    break
-                if attempt + 1 >= self.retry.max_attempts:
-                    if isinstance(exc, APIError):
-                        raise
-                    raise ConnectionFailedError(
-                        f"The {kind} request got no answer after {attempt + 1} attempts and no job was found; "
-                        "nothing was created. Check the network and try again."
-                    ) from None
-                await self._sleep(self.retry.delay(attempt))
+        """POST a job, reconciling through ``list`` after an ambiguous failure so a job is never paid twice.
+
+        An intent is recorded before the POST and closed after it, and every job id is claimed in the record the
+        moment it is known, so a caller in another process whose answer was lost never adopts this job.
+        """
+        ledger = self._ledger
+        entry = JobEntry(self.config.provider, self.config.base_url, kind, summary, source_id, key)
+        # Reconciliation matches on the prompt, so requests with the same prompt are the ones it could confuse.
+        match_key = self.derived_key("prompt", str(summary.get("prompt")))
+        intent = ledger.open_intent(kind, request_key=key, match_key=match_key, started_at=self._clock())
+        try:
+            for attempt in range(self.retry.max_attempts):
+                started = self._clock()
+                try:
+                    data = await self._json("POST", path, idempotent=False, **body)
+                except (httpx.TransportError, ServerError) as exc:
+                    log.warning("%s: no clear answer (%s); checking whether the job was created", kind,
+                                type(exc).__name__)
+                    found = await self._reconcile(intent, matches, started, entry, match_key, cost)
+                    if found is not None:
+                        return self._started(found)
+                    if attempt + 1 >= self.retry.max_attempts:
+                        if isinstance(exc, APIError):
+                            raise
+                        raise ConnectionFailedError(
+                            f"The {kind} request got no answer after {attempt + 1} attempts and no job was found; "
+                            "nothing was created. Check the network and try again."
+                        ) from None
+                    await self._sleep(self.retry.delay(attempt))
+                    continue
+                return self._started(await self._take_answer(data, intent, matches, started, entry, match_key, cost))
+            raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+        finally:
+            ledger.close_intent(intent, "failed")  # no-op unless the request ended without a job
+
+    def _started(self, video: Video) -> Video:
         self._started_at[video.id] = self._clock()
-        if self.record is not None:
-            self.record.add(
-                video,
-                provider=self.config.provider,
-                base_url=self.config.base_url,
-                kind=kind,
-                request=summary,
-                cost_usd=cost(video),
-                source_id=source_id,
-                request_key=key,
-            )
         return video
 
-    async def _reconcile(self, matches: Callable[[Video], bool], started: float, known: set[str]) -> Video | None:
+    async def _take_answer(
+        self,
+        data: Any,
+        intent: str,
+        matches: Callable[[Video], bool],
+        started: float,
+        entry: JobEntry,
+        match_key: str,
+        cost: Callable[[Video], float | None],
+    ) -> Video:
+        """Record the answer to a job-creating call before reading anything more from it than its id.
+
+        An answer without a usable id is kept on the intent row and looked up in ``list`` like a lost answer (the
+        job may exist); if no job is found it becomes an :class:`UnexpectedAnswerError` quoting the answer.
+        It is not sent again: the service did answer, so the first request may well have been paid for.
+        """
+        video_id = usable_id(data.get("id")) if isinstance(data, dict) else None
+        if video_id is None:
+            log.warning("%s: the answer has no usable job id; checking whether the job was created", entry.kind)
+            self._ledger.close_intent(intent, "unidentified", answer=data)
+            found = await self._reconcile(intent, matches, started, entry, match_key, cost)
+            if found is None:
+                raise UnexpectedAnswerError(entry.kind, data, secret=self.config.api_key.get_secret_value())
+            return found
+        if not self._ledger.record_answer(video_id, data, intent_id=intent, entry=entry):
+            log.warning("%s was already claimed by a request whose answer was lost; it is flagged in the record",
+                        video_id)
+        video = Video.model_validate(data)  # never raises once the id is usable
+        self._ledger.set_derived(video, cost(video))
+        return video
+
+    async def _reconcile(
+        self,
+        intent: str,
+        matches: Callable[[Video], bool],
+        started: float,
+        entry: JobEntry,
+        match_key: str,
+        cost: Callable[[Video], float | None],
+    ) -> Video | None:
+        """The job a request without a clear answer created, if ``list`` shows exactly one nobody else claims.
+
+        Raises :class:`AmbiguousJobError` (after recording the candidates) when it cannot be told.
+        """
         page = await self.list_page(limit=20, order="desc")
-        for v in page.data:
-            if v.id in known or not matches(v):
-                continue
-            if v.created_at is not None and v.created_at < started - RECONCILE_SKEW:
-                continue
-            log.warning("found job %s created by the unanswered request; not sending it again", v.id)
-            return v
-        return None
+        candidates = [
+            v for v in page.data
+            if matches(v) and (v.created_at is None or v.created_at >= started - RECONCILE_SKEW)
+        ]
+        settled = self._ledger.settle_lost_answer(
+            intent, candidates, match_key=match_key, live_since=self._clock() - self._intent_lifetime(),
+            entry=entry, cost=cost,
+        )
+        if settled.ambiguous:
+            raise AmbiguousJobError(entry.kind, settled.ambiguous)
+        if settled.claimed is not None:
+            log.warning("found job %s created by the unanswered request; not sending it again", settled.claimed.id)
+        return settled.claimed
 
     # ------------------------------------------------------------------ reading and deleting
     async def retrieve(self, video_id: str) -> Video:
@@ -406,19 +469,32 @@ class AsyncSoraClient:
     async def list(
         self, *, limit: int | None = None, order: str = "desc", max_items: int | None = None
     ) -> AsyncIterator[Video]:
-        """Every video of the account, page after page (``limit`` is the page size)."""
+        """Every video of the account, page after page (``limit`` is the page size), each id yielded once.
+
+        The service is not trusted to end the loop: paging stops when a cursor comes back again, when a page
+        brings no id not already seen, or after :data:`MAX_LIST_PAGES` pages, with a warning in the log.
+        """
         after: str | None = None
-        seen = 0
-        while True:
+        seen: set[str] = set()
+        cursors: set[str] = set()
+        yielded = 0
+        for _ in range(MAX_LIST_PAGES):
             page = await self.list_page(limit=limit, order=order, after=after)
-            for v in page.data:
+            fresh = [v for v in page.data if v.id not in seen]
+            for v in fresh:
+                seen.add(v.id)
                 yield v
-                seen += 1
-                if max_items is not None and seen >= max_items:
+                yielded += 1
+                if max_items is not None and yielded >= max_items:
                     return
             if not page.has_more or not page.data:
                 return
             after = page.last_id or page.data[-1].id
+            if not fresh or after in cursors:
+                log.warning("list: the service offered more pages but repeated itself (cursor %s); stopped", after)
+                return
+            cursors.add(after)
+        log.warning("list: stopped after %d pages although the service offered more", MAX_LIST_PAGES)
 
     async def delete(self, video_id: str) -> DeletedVideo:
         video_id = validate_video_id(video_id)

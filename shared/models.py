@@ -7,9 +7,10 @@ the provider's table, because a refused request at the service is a wasted round
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from .errors import InvalidInputError
 from .providers import Provider
@@ -26,13 +27,96 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+# A timestamp outside this range is not a time the service meant (and would not fit an SQLite integer).
+_MAX_TIMESTAMP = 2**53
+# What a status becomes when the answer carries one we cannot read (null, a number, a list...).
+UNKNOWN_STATUS = "unknown"
+
+
+def usable_id(value: Any) -> str | None:
+    """The id itself if it can name a job in a URL path and in the record; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    vid = value.strip()
+    if not vid or len(vid) > 200 or any(c in vid for c in "/?#\\ ") or not vid.isprintable():
+        return None
+    return vid
+
+
+def _text(v: Any) -> str | None:
+    """A string as text that can be stored and printed (lone surrogates, which JSON allows, become "?")."""
+    if not isinstance(v, str):
+        return None
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "replace").decode("utf-8")
+    return v
+
+
+def _number(v: Any) -> float | None:
+    """A finite number from an int, a float or a numeric string; None for anything else (bools included)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        return None
+    try:
+        n = float(v.strip() if isinstance(v, str) else v)
+    except (ValueError, OverflowError):
+        return None
+    return n if math.isfinite(n) else None
+
+
+def _timestamp(v: Any) -> int | None:
+    n = _number(v)
+    return int(n) if n is not None and 0 <= n < _MAX_TIMESTAMP else None
+
+
+def _progress(v: Any) -> int:
+    n = _number(v)
+    return int(min(100.0, max(0.0, n))) if n is not None else 0
+
+
+def _seconds(v: Any) -> str | None:
+    if isinstance(v, str):
+        return _text(v)
+    n = _number(v)
+    return (str(int(n)) if n.is_integer() else str(n)) if n is not None else None
+
+
+def _error(v: Any) -> dict[str, Any] | None:
+    if isinstance(v, dict):
+        return {k: _text(str(v[k])) if v.get(k) is not None and not isinstance(v[k], (dict, list)) else None
+                for k in ("code", "message")}
+    return {"code": None, "message": _text(v)} if isinstance(v, str) else None
+
+
+def status_of(answer: dict[str, Any]) -> str:
+    """The status word of an answer as given (unknown words stay), "queued" if absent, "unknown" if unreadable."""
+    if "status" not in answer:
+        return "queued"
+    return _text(answer["status"]) or UNKNOWN_STATUS
+
+
+# How each declared field of a Video is read from an answer: a value of the wrong type becomes the default.
+_READERS: dict[str, Any] = {
+    "object": _text, "model": _text, "prompt": _text, "size": _text, "seconds": _seconds,
+    "remixed_from_video_id": _text, "progress": _progress, "created_at": _timestamp,
+    "completed_at": _timestamp, "expires_at": _timestamp, "error": _error,
+}
+
+
 class VideoError(_Lenient):
     code: str | None = None
     message: str | None = None
 
 
 class Video(_Lenient):
-    """The service's Video object. ``seconds`` is a string on the wire; ints from relays are coerced."""
+    """The service's Video object, read so that any answer with a usable id parses.
+
+    A job we paid for must reach the record whatever its answer looks like, so every declared field of the wrong
+    type becomes its default (None, 0 or ``"unknown"`` for the status) instead of failing the whole answer;
+    status words we do not know stay as they are. The answer as received stays available as :attr:`raw`.
+    Only an answer without a usable ``id`` is refused (a ``ValidationError``; see :func:`usable_id`).
+    """
 
     id: str
     object: str = "video"
@@ -47,18 +131,26 @@ class Video(_Lenient):
     seconds: str | None = None
     remixed_from_video_id: str | None = None
     error: VideoError | None = None
+    _raw: Any = PrivateAttr(default=None)
 
-    @field_validator("seconds", mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _seconds_as_str(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+    def _read_leniently(cls, data: Any, handler: Any) -> Any:
+        if not isinstance(data, dict) or usable_id(data.get("id")) is None:
+            return handler(data)  # refused: nothing can be recorded without an id
+        clean = {k: v for k, v in data.items() if k not in _READERS}
+        clean.update({k: read(data[k]) for k, read in _READERS.items() if k in data})
+        clean = {k: v for k, v in clean.items() if v is not None or k not in _READERS}
+        clean["id"] = usable_id(data["id"])
+        clean["status"] = status_of(data)
+        video = handler(clean)
+        video._raw = data
+        return video
 
-    @field_validator("progress", mode="before")
-    @classmethod
-    def _progress_int(cls, v: Any) -> Any:
-        if v is None:
-            return 0
-        return int(float(v))
+    @property
+    def raw(self) -> Any:
+        """The answer this Video was read from, unchanged (None when built in code)."""
+        return self._raw
 
     @property
     def is_terminal(self) -> bool:
@@ -66,15 +158,39 @@ class Video(_Lenient):
 
     @property
     def width_height(self) -> tuple[int, int] | None:
-        return parse_size(self.size) if self.size else None
+        """The size as numbers, or None when the answer's size is missing or unreadable."""
+        try:
+            return parse_size(self.size) if self.size else None
+        except InvalidInputError:
+            return None
 
 
 class VideoList(_Lenient):
+    """A page of the account's videos. Entries without a usable id are left out (they cannot be named)."""
+
     object: str = "list"
     data: list[Video] = Field(default_factory=list)
     first_id: str | None = None
     last_id: str | None = None
     has_more: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_leniently(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return {}
+        items = data.get("data")
+        clean = dict(data)
+        clean["data"] = [
+            v for v in (items if isinstance(items, list) else [])
+            if isinstance(v, dict) and usable_id(v.get("id")) is not None
+        ]
+        for key in ("first_id", "last_id"):
+            clean[key] = usable_id(data.get(key))
+        more = data.get("has_more")
+        clean["has_more"] = more is True or (isinstance(more, str) and more.strip().lower() == "true")
+        clean["object"] = _text(data.get("object")) or "list"
+        return clean
 
 
 class DeletedVideo(_Lenient):
@@ -217,7 +333,7 @@ def build_create_request(
 def validate_video_id(video_id: Any) -> str:
     if not isinstance(video_id, str) or not video_id.strip():
         raise InvalidInputError("A video id is required (e.g. video_68f1...).", param="video_id")
-    vid = video_id.strip()
-    if any(c in vid for c in "/?#\\ ") or len(vid) > 200:
+    vid = usable_id(video_id)
+    if vid is None:
         raise InvalidInputError(f"{video_id!r} is not a valid video id.", param="video_id")
     return vid

@@ -4,6 +4,15 @@ A job is written here as soon as the service returns its id (before ``create`` r
 updated as it is polled and downloaded. A crash, a Ctrl-C, a ComfyUI restart or an MCP server restart can always
 find it again: ``sora2 list --local``, ``sora2 download ID``, the Load Job node and ``get_status`` read this file.
 SQLite (standard library) because several processes (ComfyUI, an MCP server, the CLI) may share it safely.
+
+The row is written from the service's raw answer first (id, status, the answer as JSON), and only then are derived
+values (cost, model, size, progress, times) filled in, so an answer we cannot fully read still leaves its job here.
+
+Two more tables keep processes that share the folder from taking each other's jobs. ``intents``: a row is written
+before every job-creating request and closed when it ends (answered, reconciled, ambiguous, unidentified, failed),
+so a caller whose answer was lost can see who else is waiting for a job with the same prompt. ``claims``: the video
+id is the primary key, so a job belongs to exactly one request; a claim is taken inside ``BEGIN IMMEDIATE`` together
+with the check of what is already known.
 """
 
 from __future__ import annotations
@@ -12,11 +21,14 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import Video
+from .models import Video, status_of
 
 # The file name of the shared record inside a data folder: the CLI, the nodes and the MCP server all open it.
 RECORD_FILE = "jobs.sqlite3"
@@ -43,11 +55,58 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL,
     completed_at INTEGER,
     expires_at INTEGER,
-    files TEXT NOT NULL DEFAULT '{}'
+    files TEXT NOT NULL DEFAULT '{}',
+    raw TEXT,
+    note TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(request_key);
+CREATE TABLE IF NOT EXISTS intents (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    request_key TEXT,
+    match_key TEXT,
+    started_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    video_id TEXT,
+    answer TEXT,
+    closed_at REAL
+);
+CREATE INDEX IF NOT EXISTS intents_live ON intents(match_key, state);
+CREATE TABLE IF NOT EXISTS claims (
+    video_id TEXT PRIMARY KEY,
+    intent_id TEXT NOT NULL,
+    how TEXT NOT NULL,
+    claimed_at REAL NOT NULL
+);
 """
+# Columns added to ``jobs`` after the first release; a record file made before them gains them when opened.
+_ADDED_COLUMNS = {"raw": "TEXT", "note": "TEXT"}
+AMBIGUOUS = "ambiguous"
+AMBIGUOUS_NOTE = (
+    "A create whose answer was lost matched this job while another request for the same prompt was in flight, so it "
+    "was not adopted. If it is yours, collect it with `sora2 download {id}`."
+)
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    """What the record knows about a job before the service answers: who asked, where, and for what."""
+
+    provider: str
+    base_url: str
+    kind: str
+    request: dict[str, Any]
+    source_id: str | None = None
+    request_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The outcome of matching a lost answer: the job claimed, or the candidates left ambiguous (or neither)."""
+
+    claimed: Video | None = None
+    ambiguous: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,6 +132,8 @@ class JobRow:
     completed_at: int | None
     expires_at: int | None
     files: dict[str, str]
+    raw: Any = None  # the service's answer as received when the job was recorded
+    note: str | None = None  # a sentence for the user, e.g. why a job is marked ambiguous
 
     @property
     def video_file(self) -> str | None:
@@ -94,6 +155,24 @@ class JobRecord:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+        with self._transaction() as db:
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for name, sql_type in _ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that holds SQLite's write lock from its first statement (``BEGIN IMMEDIATE``):
+        what is read inside it cannot change before it commits, in this process or any other."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -111,21 +190,161 @@ class JobRecord:
         source_id: str | None = None,
         request_key: str | None = None,
     ) -> None:
-        now = time.time()
+        """Record a job known only as a Video (no claim): imports, and jobs recorded by other means."""
+        entry = JobEntry(provider, base_url, kind, request, source_id, request_key)
+        answer = video.raw if video.raw is not None else video.model_dump(mode="json")
+        with self._transaction() as db:
+            self._insert(db, video.id, answer, status_of(answer), entry)
+        self.set_derived(video, cost_usd)
+
+    # ------------------------------------------------------------------ intents and claims
+    def open_intent(self, kind: str, *, request_key: str | None, match_key: str | None, started_at: float) -> str:
+        """Say, before sending it, that a job-creating request is about to be made; returns the intent's id."""
+        intent_id = uuid.uuid4().hex
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO intents (id, kind, request_key, match_key, started_at) VALUES (?,?,?,?,?)",
+                (intent_id, kind, request_key, match_key, started_at),
+            )
+        return intent_id
+
+    def close_intent(self, intent_id: str, state: str, *, answer: Any = None, video_id: str | None = None) -> None:
+        """End a pending intent (a closed one is left as it is), keeping an answer we could not use."""
+        with self._transaction() as db:
+            self._close(db, intent_id, state, answer=answer, video_id=video_id)
+
+    def record_answer(self, video_id: str, answer: Any, *, intent_id: str, entry: JobEntry) -> bool:
+        """Write the job from the service's raw answer and claim it for ``intent_id``, in one transaction.
+
+        Returns False when another request had already claimed the id (then the job is flagged, not taken away:
+        the answer proves this request created it).
+        """
+        with self._transaction() as db:
+            self._insert(db, video_id, answer, status_of(answer), entry)
+            db.execute(
+                "UPDATE jobs SET status=?, note=NULL, request_key=?, kind=?, request=?, source_id=?, raw=?"
+                " WHERE id=? AND status=?",
+                (status_of(answer), entry.request_key, entry.kind, json.dumps(entry.request), entry.source_id,
+                 _json(answer), video_id, AMBIGUOUS),
+            )
+            claimed = self._claim(db, video_id, intent_id, "answered")
+            if not claimed:
+                db.execute(
+                    "UPDATE jobs SET note=? WHERE id=?",
+                    ("Also claimed by a request whose answer was lost: check that no one else uses this job.",
+                     video_id),
+                )
+            self._close(db, intent_id, "answered", video_id=video_id)
+        return claimed
+
+    def settle_lost_answer(
+        self,
+        intent_id: str,
+        candidates: list[Video],
+        *,
+        match_key: str | None,
+        live_since: float,
+        entry: JobEntry,
+        cost: Callable[[Video], float | None],
+    ) -> Settlement:
+        """Decide which of ``candidates`` (jobs that match a request whose answer was lost) is this request's.
+
+        Inside one ``BEGIN IMMEDIATE`` transaction: drop the ids any request has recorded or claimed (read now,
+        not when the request was sent); if exactly one is left and no other live request for the same prompt is
+        still waiting for its answer, claim it. If more than one is left, or another such request is waiting, it
+        cannot be told whose is whose: record them as ambiguous (no request key, so no front end reuses them) and
+        claim none. Intents older than ``live_since`` are ignored: their requests have given up.
+        """
+        with self._transaction() as db:
+            known = self._known(db)
+            free = [v for v in candidates if v.id not in known]
+            if not free:
+                return Settlement()
+            others = db.execute(
+                "SELECT COUNT(*) FROM intents WHERE match_key=? AND state='pending' AND id!=? AND started_at>=?",
+                (match_key, intent_id, live_since),
+            ).fetchone()[0]
+            if len(free) == 1 and not others:
+                video = free[0]
+                self._insert(db, video.id, video.raw, status_of(video.raw or {}), entry)
+                self._claim(db, video.id, intent_id, "reconciled")
+                self._close(db, intent_id, "reconciled", video_id=video.id)
+            else:
+                ambiguous = JobEntry(entry.provider, entry.base_url, entry.kind, entry.request, entry.source_id)
+                for v in free:
+                    self._insert(db, v.id, v.raw, AMBIGUOUS, ambiguous, note=AMBIGUOUS_NOTE.format(id=v.id))
+                self._close(db, intent_id, AMBIGUOUS, answer=[v.id for v in free])
+        if len(free) == 1 and not others:
+            self.set_derived(free[0], cost(free[0]))
+            return Settlement(claimed=free[0])
+        for v in free:
+            self.set_derived(v, cost(v), keep_status=True)
+        return Settlement(ambiguous=[v.id for v in free])
+
+    def set_derived(self, video: Video, cost_usd: float | None, *, keep_status: bool = False) -> None:
+        """Fill in what is read from the answer (after the raw row exists); unknown values stay as they were."""
         err = video.error
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO jobs (id, provider, base_url, kind, source_id, model, size, seconds, prompt,"
-                " request, request_key, cost_usd, status, progress, error_code, error_message, created_at, updated_at,"
-                " completed_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "UPDATE jobs SET model=COALESCE(?, model), size=COALESCE(?, size), seconds=COALESCE(?, seconds),"
+                " prompt=COALESCE(?, prompt), cost_usd=?, status=CASE WHEN ? THEN status ELSE ? END, progress=?,"
+                " error_code=?, error_message=?, created_at=COALESCE(?, created_at), completed_at=?, expires_at=?"
+                " WHERE id=?",
                 (
-                    video.id, provider, base_url, kind, source_id, video.model or request.get("model"),
-                    video.size or request.get("size"), video.seconds or request.get("seconds"),
-                    video.prompt or request.get("prompt"), json.dumps(request), request_key, cost_usd,
-                    video.status, video.progress, err.code if err else None, err.message if err else None,
-                    float(video.created_at or now), now, video.completed_at, video.expires_at,
+                    video.model, video.size, video.seconds, video.prompt, cost_usd, keep_status, video.status,
+                    video.progress, err.code if err else None, err.message if err else None, video.created_at,
+                    video.completed_at, video.expires_at, video.id,
                 ),
             )
+
+    def intents(self) -> list[dict[str, Any]]:
+        """Every intent, oldest first (for inspection: an unidentified answer is kept here whole)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM intents ORDER BY started_at").fetchall()
+        return [{**dict(r), "answer": json.loads(r["answer"]) if r["answer"] else None} for r in rows]
+
+    def claims(self) -> dict[str, str]:
+        """Video id -> the intent that claimed it."""
+        with self._lock:
+            return {r[0]: r[1] for r in self._db.execute("SELECT video_id, intent_id FROM claims").fetchall()}
+
+    @staticmethod
+    def _insert(
+        db: sqlite3.Connection, video_id: str, answer: Any, status: str, entry: JobEntry, note: str | None = None
+    ) -> None:
+        """The row as the raw answer allows: nothing in it is parsed beyond the id and the status word."""
+        now = time.time()
+        req = entry.request
+        db.execute(
+            "INSERT OR IGNORE INTO jobs (id, provider, base_url, kind, source_id, model, size, seconds, prompt,"
+            " request, request_key, status, created_at, updated_at, raw, note)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                video_id, entry.provider, entry.base_url, entry.kind, entry.source_id, req.get("model"),
+                req.get("size"), req.get("seconds"), req.get("prompt"), json.dumps(req), entry.request_key, status,
+                now, now, _json(answer), note,
+            ),
+        )
+
+    @staticmethod
+    def _claim(db: sqlite3.Connection, video_id: str, intent_id: str, how: str) -> bool:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO claims (video_id, intent_id, how, claimed_at) VALUES (?,?,?,?)",
+            (video_id, intent_id, how, time.time()),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def _close(db: sqlite3.Connection, intent_id: str, state: str, *, answer: Any = None,
+               video_id: str | None = None) -> None:
+        db.execute(
+            "UPDATE intents SET state=?, video_id=?, answer=?, closed_at=? WHERE id=? AND state='pending'",
+            (state, video_id, None if answer is None else _json(answer), time.time(), intent_id),
+        )
+
+    @staticmethod
+    def _known(db: sqlite3.Connection) -> set[str]:
+        return {r[0] for r in db.execute("SELECT id FROM jobs UNION SELECT video_id FROM claims").fetchall()}
 
     def update(self, video: Video) -> None:
         err = video.error
@@ -182,12 +401,18 @@ class JobRecord:
         return _row(row) if row else None
 
     def known_ids(self) -> set[str]:
+        """Every job id this record holds or has claimed."""
         with self._lock:
-            return {r[0] for r in self._db.execute("SELECT id FROM jobs").fetchall()}
+            return self._known(self._db)
 
 
 def _row(row: sqlite3.Row) -> JobRow:
     d = dict(row)
     d["request"] = json.loads(d["request"] or "{}")
     d["files"] = json.loads(d["files"] or "{}")
+    d["raw"] = json.loads(d["raw"]) if d.get("raw") else None
     return JobRow(**d)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=repr)
