@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .. import __version__
-from .answers import AmbiguousJobError, UnexpectedAnswerError
+from .answers import AmbiguousJobError, UnexpectedAnswerError, safe_excerpt
 from .config import ClientConfig, data_dir, resolve_config
 from .download import IncompleteDownload, stream_to_file
 from .errors import (
@@ -75,6 +75,19 @@ def request_key(provider: str, base_url: str, request: CreateVideoRequest) -> st
     if request.input_reference is not None:
         h.update(hashlib.sha256(request.input_reference.data).digest())
     return h.hexdigest()[:32]
+
+
+def _about(video_id: str, data: Any, what: str) -> dict[str, Any]:
+    """An answer about one job we named, as a dict that carries an id.
+
+    Only the id is needed to parse it (every other field is read leniently), and we know which job we asked about:
+    an answer that leaves the id out, or garbles it, is taken as being about that job. An answer that is not an
+    object at all cannot be read, and says so with an excerpt instead of a parser's traceback.
+    """
+    if not isinstance(data, dict):
+        raise ServerError(f"The service's answer to the {what} request for {video_id} is not a JSON object: "
+                          f"{safe_excerpt(data)}")
+    return data if usable_id(data.get("id")) is not None else {**data, "id": video_id}
 
 
 class AsyncSoraClient:
@@ -447,7 +460,7 @@ class AsyncSoraClient:
     async def _retrieve_with_hint(self, video_id: str) -> tuple[Video, float | None]:
         video_id = validate_video_id(video_id)
         data, response = await self._get_json_retrying(f"videos/{video_id}")
-        video = Video.model_validate(data)
+        video = Video.model_validate(_about(video_id, data, "status"))
         if self.record is not None:
             self.record.update(video)
         hint = response.headers.get("openai-poll-after-ms")
@@ -501,7 +514,7 @@ class AsyncSoraClient:
         data = await self._json("DELETE", f"videos/{video_id}")
         if self.record is not None:
             self.record.set_status(video_id, "deleted")
-        return DeletedVideo.model_validate(data)
+        return DeletedVideo.model_validate(_about(video_id, data, "delete"))
 
     # ------------------------------------------------------------------ waiting
     async def poll(

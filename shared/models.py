@@ -194,9 +194,18 @@ class VideoList(_Lenient):
 
 
 class DeletedVideo(_Lenient):
+    """The answer to a delete. Only a plain ``false`` says the service kept the video; anything else is a delete."""
+
     id: str
     object: str = "video.deleted"
     deleted: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_leniently(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {**data, "object": _text(data.get("object")) or "video.deleted", "deleted": data.get("deleted") is not False}
 
 
 class ImageInput(BaseModel):

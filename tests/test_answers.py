@@ -195,3 +195,33 @@ def test_record_made_before_the_raw_column_opens_and_gains_it(tmp_path):
     assert record.get("video_new").raw["prompt"] == "a cat"
     record.close()
     JobRecord(path).close()  # opening again is a no-op
+
+
+def serve_about(answer: Any) -> httpx.MockTransport:
+    body = json.dumps(answer).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    return httpx.MockTransport(handler)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer_prompt=answers(), op=st.sampled_from(("retrieve", "delete")))
+def test_any_answer_about_a_named_job_is_read_or_refused_readably(answer_prompt, op):
+    """A status or delete answer is about the job we named: a missing or garbled id is not a crash."""
+    answer, _ = answer_prompt
+
+    async def run() -> Any:
+        cfg = resolve_config("custom", "https://sora.test/v1", KEY, env={})
+        async with AsyncSoraClient(cfg, transport=serve_about(answer), record=JobRecord(":memory:")) as client:
+            return await getattr(client, op)(SOURCE)
+
+    try:
+        result = asyncio.run(run())
+    except Sora2Error as exc:
+        assert not isinstance(answer, dict), f"an object answer was refused: {exc}"
+        assert_readable(str(exc))
+        return
+    assert isinstance(answer, dict)
+    assert result.id == (usable_id(answer.get("id")) or SOURCE)
