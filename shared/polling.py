@@ -141,8 +141,8 @@ class PollState:
     # -- when to ask next ------------------------------------------------------------------------------------
     def _toward(self, end: float, now: float) -> float:
         """Far from ``end``: a fraction of the time left. Close to it: just past it."""
-        left = end - now
-        return left * self.policy.eta_fraction if left > self.policy.close_enough else left + self.policy.min_interval / 2
+        p, left = self.policy, end - now
+        return left * p.eta_fraction if left > p.close_enough else left + p.min_interval / 2
 
     def _step(self, window: tuple[float, float]) -> float:
         """Three polls across the window, at most half the fixed interval apart (lateness under half of its)."""
