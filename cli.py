@@ -126,10 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--fault-latency-ms", type=int, default=0, help="extra latency per API call")
     sim.add_argument("--policy-marker", default="__policy__", help="prompts containing this fail moderation")
     sim.add_argument("--max-running-jobs", type=int, default=4, help="running jobs before 429 'Too many running tasks'")
+    sim.add_argument("--progress", default="linear", type=_progress_profile,
+                     help="how jobs report progress (a create may pick its own with the X-Sim-Progress header)")
     return p
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _progress_profile(name: str) -> str:
+    """A simulator progress profile name, checked where the simulator defines them (imported only when given)."""
+    from .shared.simulator.progress import check_profile
+
+    try:
+        return check_profile(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 @contextlib.asynccontextmanager
 async def open_client(args: argparse.Namespace) -> AsyncIterator[AsyncSoraClient]:
     """A client for the chosen provider, or for an in-process simulator with ``--simulate``."""
@@ -317,6 +329,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         speed=args.speed,
         data_dir=args.data_dir,
         max_running_jobs=args.max_running_jobs,
+        progress=args.progress,
         faults={
             "rate_limit_fraction": args.fault_rate_limit,
             "server_error_fraction": args.fault_server_error,

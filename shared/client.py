@@ -533,17 +533,20 @@ class AsyncSoraClient:
         from .errors import WaitTimeoutError
 
         limit = self.poll_policy.deadline if deadline is _DEFAULT else deadline
-        state = PollState(self.poll_policy)
         start = self._clock()
         fresh = self._started_at.pop(video_id, None)
-        if fresh is not None and start - fresh < self.poll_policy.initial_interval:
+        row = self.record.get(video_id) if self.record is not None else None
+        # How long similar jobs took: where to look when progress says nothing.
+        history = self.record.durations(row.provider, row.model, row.size, row.seconds) if row else ()
+        state = PollState(self.poll_policy, started=fresh, history=history)
+        if fresh is not None and (first := state.first_wait(start)) > 0:
             # Nothing to learn from a job created a moment ago: it is queued.
-            await self._sleep_cancellable(self.poll_policy.initial_interval - (start - fresh), should_cancel, video_id)
+            await self._sleep_cancellable(first, should_cancel, video_id)
         while True:
             self._check_cancel(should_cancel, video_id)
             video, hint = await self._retrieve_with_hint(video_id)
             now = self._clock()
-            state.observe(now, video.progress)
+            state.observe(now, video.progress, video.status, video.created_at)
             if on_progress is not None:
                 on_progress(ProgressEvent(video_id, video.status, video.progress, now - start, state.eta()))
             if video.is_terminal:

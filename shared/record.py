@@ -405,6 +405,19 @@ class JobRecord:
         with self._lock:
             return self._known(self._db)
 
+    def durations(self, provider: str, model: str | None, size: str | None, seconds: str | None,
+                  limit: int = 20) -> list[float]:
+        """Seconds from creation to completion of the newest completed jobs like this one (same provider, model,
+        size and seconds): polling places its polls where these finished when progress says nothing."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT completed_at - created_at FROM jobs WHERE provider=? AND model IS ? AND size IS ?"
+                " AND seconds IS ? AND completed_at IS NOT NULL AND status NOT IN ('failed', 'queued', 'in_progress')"
+                " AND error_code IS NULL ORDER BY created_at DESC LIMIT ?",
+                (provider, model, size, seconds, limit),
+            ).fetchall()
+        return [float(r[0]) for r in rows if r[0] is not None and r[0] > 0]
+
 
 def _row(row: sqlite3.Row) -> JobRow:
     d = dict(row)

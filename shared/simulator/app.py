@@ -3,7 +3,8 @@
 It answers like the service (same paths, bodies, status codes and error envelope; see docs/videos-api.md) so a
 client, the official SDK or a user can run against it unchanged, offline and for free. Validation uses the
 ``local`` provider's model table. Admin endpoints (no auth, not counted): ``GET/PUT /_sim/faults``,
-``POST /_sim/reset``, ``GET/POST /_sim/clock`` (``{"advance": seconds}``) and ``GET /_sim/stats``.
+``POST /_sim/reset``, ``GET/POST /_sim/clock`` (``{"advance": seconds}``) and ``GET /_sim/stats``. A create may
+choose how its job reports progress with the ``X-Sim-Progress`` header (a name from ``progress.PROFILES``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..media import probe_image
 from ..models import IMAGE_MIME_TYPES, MAX_PROMPT_CHARS, VARIANTS, parse_size
 from ..providers import LOCAL
 from .faults import FaultConfig
+from .progress import check_profile
 from .store import Job, SimulatorConfig, SimulatorState
 
 CONTENT_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
@@ -454,8 +456,11 @@ class _Api:
         reference = None
         if body.get("input_reference") not in (None, ""):
             reference = await _reference(body["input_reference"], multipart, size)
+        progress = _progress_profile(request)
         self._check_capacity()
-        job = self.state.add_job(model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference)
+        job = self.state.add_job(
+            model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference, progress=progress
+        )
         return self._created(job)
 
     async def retrieve(self, request: Request) -> Response:
@@ -591,6 +596,15 @@ class _Api:
             model=source.model, prompt=prompt, size=source.size, seconds=source.seconds, kind="edit"
         )
         return self._created(job)
+
+
+def _progress_profile(request: Request) -> str | None:
+    """The job's own progress profile from ``X-Sim-Progress``, refused before a job exists if unknown."""
+    name = request.headers.get("x-sim-progress")
+    try:
+        return check_profile(name) if name is not None else None
+    except ValueError as exc:
+        raise ApiError(400, str(exc), param="X-Sim-Progress", code="invalid_value") from None
 
 
 def _retry_headers(seconds: float) -> dict[str, str]:

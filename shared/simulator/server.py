@@ -21,6 +21,7 @@ import uvicorn
 from ..providers import LOCAL
 from .app import ConnectionAborted, create_app
 from .faults import FaultConfig
+from .progress import DEFAULT_PROFILE
 from .store import SimulatorConfig, SimulatorState
 
 STARTUP_TIMEOUT = 10.0
@@ -143,6 +144,7 @@ def serve(
     ttl: float = 3600.0,
     max_running_jobs: int | None = LOCAL.max_concurrent_jobs,
     poll_after_ms: int | None = None,
+    progress: str = DEFAULT_PROFILE,
     log_level: str = "info",
 ) -> None:
     """Serve the simulator until interrupted (Ctrl-C). The API is at ``http://HOST:PORT/v1``, any bearer key."""
@@ -153,6 +155,7 @@ def serve(
         ttl=ttl,
         max_running_jobs=max_running_jobs,
         poll_after_ms=poll_after_ms,
+        progress=progress,
         data_dir=Path(data_dir).expanduser() if data_dir else None,
         faults=fault_config,
         prerender=True,

@@ -23,6 +23,7 @@ from typing import Any
 from ..models import parse_size
 from ..providers import LOCAL
 from .faults import FaultConfig, FaultInjector
+from .progress import DEFAULT_PROFILE, PROFILES, check_profile
 from .render import MediaCache, RenderSpec
 
 QUEUE_SECONDS = 1.0
@@ -46,6 +47,13 @@ class SimulatorConfig:
     prerender: bool = False  # encode each clip as soon as its job is created (interactive use: no wait at download)
     clock: Callable[[], float] = time.time
     faults: FaultConfig = field(default_factory=FaultConfig)  # the initial faults; each simulator arms a copy
+    # How jobs report progress (shared/simulator/progress.py); a create may pick another with X-Sim-Progress.
+    # Job n of this simulator gets seed progress_seed + n, so a run is reproducible.
+    progress: str = DEFAULT_PROFILE
+    progress_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_profile(self.progress)
 
     def phase_durations(self, size: str, seconds: int) -> tuple[float, float]:
         """(queued, in_progress) durations in simulated seconds: bigger and longer clips take longer."""
@@ -72,6 +80,8 @@ class Job:
     remixed_from_video_id: str | None = None
     reference_sha: str | None = None
     error: dict[str, str] | None = None  # decided at creation, revealed when the job finishes
+    progress_profile: str = DEFAULT_PROFILE
+    progress_seed: int = 0
 
     @property
     def finished_at(self) -> float:
@@ -81,9 +91,7 @@ class Job:
         elapsed = now - self.created
         if elapsed >= self.queue_s + self.render_s:
             return ("failed", 0) if self.error else ("completed", 100)
-        if elapsed < self.queue_s:
-            return "queued", 0
-        return "in_progress", min(99, int(100 * (elapsed - self.queue_s) / self.render_s))
+        return PROFILES[self.progress_profile](elapsed, self.queue_s, self.render_s, self.progress_seed)
 
     def is_running(self, now: float) -> bool:
         return self.status(now)[0] in ("queued", "in_progress")
@@ -156,6 +164,7 @@ class SimulatorState:
         kind: str = "create",
         remixed_from_video_id: str | None = None,
         reference: bytes | None = None,
+        progress: str | None = None,
     ) -> Job:
         queue_s, render_s = self.config.phase_durations(size, seconds)
         job = Job(
@@ -171,6 +180,8 @@ class SimulatorState:
             remixed_from_video_id=remixed_from_video_id,
             reference_sha=self.media.put_reference(reference) if reference is not None else None,
             error=dict(MODERATION_ERROR) if self.faults.violates_policy(prompt) else None,
+            progress_profile=check_profile(progress or self.config.progress),
+            progress_seed=self.config.progress_seed + self.jobs_created,
         )
         self.jobs[job.id] = job
         self.jobs_created += 1
