@@ -123,8 +123,8 @@ class EndpointNotFoundError(BadRequestError):
     def hint(self) -> str:
         if self.base_url.endswith("/v1"):
             return (
-                f"the service has no such endpoint under {self.base_url}: check the base URL "
-                "(--base-url or SORA2_BASE_URL); this provider may also not offer this operation."
+                f"the service has no such endpoint under the base URL {self.base_url} (check --base-url or "
+                "SORA2_BASE_URL); this provider may also not offer this operation."
             )
         return (
             f"the service has no such endpoint: the base URL {self.base_url} is probably wrong "
