@@ -301,8 +301,9 @@ def error_from_response(response: httpx.Response, body: Any = None) -> APIError:
         cls = ServerError
     elif status == 404:
         url = _request_url(response)
-        if not _is_video_not_found(url, err) and url is not None:
-            return EndpointNotFoundError(message or f"HTTP {status}", base_url=_base_of(url), **kwargs)  # type: ignore[arg-type]
+        if url is not None and not _is_video_not_found(url, err):
+            base = _base_of(url)
+            return EndpointNotFoundError(message or f"HTTP {status}", base_url=base, **kwargs)  # type: ignore[arg-type]
         cls = NotFoundError
     elif any(w in lowered for w in _POLICY_WORDS):
         cls = ContentPolicyError
