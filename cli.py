@@ -28,6 +28,7 @@ from .shared.media import FIT_MODES, fit_reference, load_image_file
 from .shared.models import VARIANT_SUFFIX, VARIANTS, Video
 from .shared.pricing import estimate_cost, format_usd
 from .shared.progress import ProgressEvent
+from .shared.redact import install_log_redaction
 from .shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
 
 out = Console(soft_wrap=True)
@@ -349,6 +350,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_log_redaction()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":

@@ -62,6 +62,7 @@ def main() -> None:
     content = root / "v1" / "videos" / "video_big" / "content"
     content.parent.mkdir(parents=True)
     with content.open("wb") as fh:
+        fh.write(b"\x00\x00\x00\x18ftypmp42")  # the client checks that the body starts like an MP4
         chunk = os.urandom(1 << 20)
         for _ in range(args.mb):
             fh.write(chunk)

@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from ..shared.errors import Sora2Error
+    from ..shared.redact import install_log_redaction
     from .server import create_server
+
+    install_log_redaction()
 
     try:
         settings = Settings.from_env(

@@ -21,6 +21,9 @@ class Sora2Extension(ComfyExtension):
 
 
 async def comfy_entrypoint() -> Sora2Extension:
+    from ..shared.redact import install_log_redaction
+
+    install_log_redaction()  # ComfyUI's log handlers exist by now
     return Sora2Extension()
 
 

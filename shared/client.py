@@ -24,7 +24,7 @@ import httpx
 from .. import __version__
 from .answers import AmbiguousJobError, UnexpectedAnswerError, safe_excerpt
 from .config import ClientConfig, data_dir, resolve_config
-from .download import IncompleteDownload, stream_to_file
+from .download import VARIANT_MEDIA, IncompleteDownload, WrongContent, stream_to_file
 from .errors import (
     APIError,
     CancelledError,
@@ -601,7 +601,12 @@ class AsyncSoraClient:
         variant: str = "video",
         on_progress: ProgressCallback | None = None,
     ) -> Path:
-        """Stream one variant to ``output`` (a file or a folder; default: the downloads folder). Returns the path."""
+        """Stream one variant to ``output`` (a file or a folder; default: the downloads folder). Returns the path.
+
+        Writes where it is told, replacing a file already there: front ends decide beforehand whether that is
+        wanted (``outputs.check_output``, ``outputs.next_free_path``). A body that is not the variant's media is
+        retried like a truncated one, then refused with what arrived instead; nothing is saved in that case.
+        """
         video_id = validate_video_id(video_id)
         if variant not in VARIANTS:
             raise InvalidInputError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}.", param="variant")
@@ -625,7 +630,7 @@ class AsyncSoraClient:
                     if not response.is_success:
                         await response.aread()
                         raise error_from_response(response)
-                    size = await stream_to_file(response, dest, report)
+                    size = await stream_to_file(response, dest, report, media=VARIANT_MEDIA[variant])
                     log.info("downloaded %s (%d bytes) to %s", video_id, size, dest)
                 break
             except NotFoundError as exc:
@@ -634,7 +639,7 @@ class AsyncSoraClient:
                         self.record.set_status(video_id, "expired")
                     raise ExpiredError(video_id) from None
                 raise
-            except (IncompleteDownload, httpx.TransportError, ServerError) as exc:
+            except (IncompleteDownload, WrongContent, httpx.TransportError, ServerError) as exc:
                 last_error = exc
                 retry_after = exc.retry_after if isinstance(exc, ServerError) else None
                 if attempt + 1 < self.retry.max_attempts:
@@ -648,7 +653,8 @@ class AsyncSoraClient:
         else:
             raise DownloadError(
                 f"Download of {video_id} ({variant}) failed after {self.retry.max_attempts} attempts: {last_error}. "
-                f"The job is safe on the service until it expires: retry with `sora2 download {video_id}`."
+                f"Nothing was saved to {dest}. The job is safe on the service until it expires: "
+                f"retry with `sora2 download {video_id}`."
             )
         if self.record is not None:
             self.record.set_file(video_id, variant, dest.resolve())

@@ -16,12 +16,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from .errors import ConfigurationError
 from .providers import DEFAULT_PROVIDER, Provider, get_provider
+from .redact import is_plain_key, register_secret
 
 APP_NAME = "sora2-bridge"
 LOCAL_PLACEHOLDER_KEY = "sk-local-simulator"
@@ -42,8 +44,20 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
+    """The user config file as a dict. The default file may be absent; one named by SORA2_CONFIG must exist."""
+    path = config_file_path(env)
+    explicit = bool(env.get("SORA2_CONFIG"))
+    if path.is_dir():
+        where = "SORA2_CONFIG points to" if explicit else "The config path"
+        raise ConfigurationError(
+            f"{where} a folder ({path}); it must name a TOML file, e.g. {path / 'config.toml'}."
+        )
+    if not path.exists():
+        if explicit:
+            raise ConfigurationError(
+                f"SORA2_CONFIG names {path}, which does not exist. Create the file or unset SORA2_CONFIG."
+            )
         return {}
     if sys.version_info >= (3, 11):
         import tomllib
@@ -56,6 +70,52 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigurationError(f"Cannot read the config file {path}: {exc}") from None
 
 
+class _FileConfig:
+    """The user config file, read only when a value is actually taken from it.
+
+    A malformed file is a clear error for a command that needs it, and no obstacle for one that does not
+    (the local simulator with its base URL given, as ``--simulate`` resolves it).
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._data: dict[str, Any] | None = None
+
+    def get(self, name: str) -> Any:
+        if self._data is None:
+            self._data = _read_config_file(self._env)
+        return self._data.get(name)
+
+
+def _check_base_url(url: str, source: str) -> str:
+    """Refuse a base URL that cannot be right, or that carries credentials, before anything is sent.
+
+    Credentials in the URL (``user:password@host``) would be sent as Basic auth instead of the key, and shown
+    in connection errors; the key belongs in its variable.
+    """
+    url = url.strip().rstrip("/")
+    if "@" in urlsplit(url if "//" in url else "//" + url).netloc:
+        raise ConfigurationError(
+            f"The base URL from {source} carries credentials (user:password@host). Remove them from the URL and "
+            "put the key in SORA2_API_KEY (or the provider's key variable)."
+        )
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"Base URL must start with http:// or https://, got {url!r}.")
+    return url
+
+
+def _check_key(key: str, source: str) -> str:
+    """A key is sent in an HTTP header: surrounding whitespace (a pasted newline) is dropped, anything else that
+    a header cannot carry is refused here, without showing the key."""
+    key = key.strip()
+    if not is_plain_key(key):
+        raise ConfigurationError(
+            f"The API key from {source} contains spaces, control characters or non-ASCII characters; "
+            "copy it again from the provider's dashboard."
+        )
+    return key
+
+
 class ClientConfig(BaseModel):
     """Everything a client needs to reach one provider. Safe to print: the key is a SecretStr."""
 
@@ -65,6 +125,11 @@ class ClientConfig(BaseModel):
     base_url: str
     api_key: SecretStr
     max_concurrent_jobs: int = 2
+
+    def model_post_init(self, context: Any) -> None:
+        """However a config is built, its key is from now on removed from errors and logs."""
+        if self.api_key.get_secret_value() != LOCAL_PLACEHOLDER_KEY:
+            register_secret(self.api_key.get_secret_value())
 
     @property
     def provider_spec(self) -> Provider:
@@ -77,32 +142,37 @@ def resolve_config(
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ClientConfig:
-    """Resolve arguments > environment > user config file, and fail with one clear message if a key is missing."""
+    """Resolve arguments > environment > user config file, and fail with one clear message if a key is missing.
+
+    The key is registered as a secret of the process (see :mod:`.redact`): from here on it is removed from every
+    error and log line, whatever a service answers.
+    """
     env = os.environ if env is None else env
-    file_conf = _read_config_file(config_file_path(env))
+    file_conf = _FileConfig(env)
 
     name = provider or env.get("SORA2_PROVIDER") or file_conf.get("provider") or DEFAULT_PROVIDER
     spec = get_provider(name)
-    url = base_url or env.get("SORA2_BASE_URL") or file_conf.get("base_url") or spec.base_url
+    url, source = base_url, "the base_url argument (--base-url)"
+    if not url and env.get("SORA2_BASE_URL"):
+        url, source = env["SORA2_BASE_URL"], "SORA2_BASE_URL"
+    if not url and file_conf.get("base_url"):
+        url, source = str(file_conf.get("base_url")), f"base_url in {config_file_path(env)}"
+    url = url or spec.base_url
     if not url:
         raise ConfigurationError(
             f"Provider {spec.name!r} needs a base URL: set SORA2_BASE_URL (e.g. https://example.com/v1) "
             "or pass --base-url."
         )
-    url = url.rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"Base URL must start with http:// or https://, got {url!r}.")
+    url = _check_base_url(url, source)
 
-    key = api_key
-    if not key:
-        for var in spec.key_env:
-            if env.get(var):
-                key = env[var]
-                break
-    if not key:
-        keys = file_conf.get("keys") or {}
+    key, source = api_key, "the api_key argument"
+    for var in spec.key_env:
+        if not key and env.get(var):
+            key, source = env[var], var
+    if not key and spec.needs_key:
+        keys = file_conf.get("keys")
         key = keys.get(spec.name) if isinstance(keys, dict) else None
-        key = key or file_conf.get("api_key")
+        key, source = key or file_conf.get("api_key"), str(config_file_path(env))
     if not key:
         if spec.needs_key:
             names = " or ".join(spec.key_env)
@@ -115,6 +185,6 @@ def resolve_config(
     return ClientConfig(
         provider=spec.name,
         base_url=url,
-        api_key=SecretStr(key),
+        api_key=SecretStr(_check_key(str(key), source)),
         max_concurrent_jobs=spec.max_concurrent_jobs,
     )

@@ -1,20 +1,34 @@
 """One exception hierarchy for everything that can go wrong between a user and the Videos API.
 
 Front ends catch :class:`Sora2Error` and show ``str(exc)``: every message says what happened and what to do.
-Messages never contain the API key (it is never passed to this module).
+Messages never contain the API key: we never put it in one, and text the service sends (which may repeat it) is
+scrubbed when the exception is built, so no front end can forget to.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 
+from .redact import redact, redact_value
+
 
 class Sora2Error(Exception):
-    """Base class. ``exit_code`` is what the CLI returns for it (2 = bad input, 1 = service/other)."""
+    """Base class. ``exit_code`` is what the CLI returns for it (2 = bad input, 1 = service/other).
+
+    Every registered secret is removed from the arguments and from every attribute set on the exception, so
+    ``str``, ``repr``, ``args`` and fields such as ``message`` or ``code`` are all safe to show or log.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*redact_value(args))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, redact_value(value))
 
 
 class InvalidInputError(Sora2Error, ValueError):
@@ -89,8 +103,33 @@ class BadRequestError(APIError):
 
 
 class NotFoundError(BadRequestError):
+    """The service says the video does not exist (never created here, deleted or expired)."""
+
     def hint(self) -> str:
         return "check the video id; deleted or expired videos are gone from the service."
+
+
+class EndpointNotFoundError(BadRequestError):
+    """A 404 that is not about a video: the path itself does not exist, so the base URL is probably wrong.
+
+    Not a :class:`NotFoundError`: nothing is known about the video, and treating it as gone (deleted, expired)
+    would be wrong.
+    """
+
+    def __init__(self, message: str, *, base_url: str, **kwargs: Any) -> None:
+        self.base_url = base_url
+        super().__init__(message, **kwargs)
+
+    def hint(self) -> str:
+        if self.base_url.endswith("/v1"):
+            return (
+                f"the service has no such endpoint under the base URL {self.base_url} (check --base-url or "
+                "SORA2_BASE_URL); this provider may also not offer this operation."
+            )
+        return (
+            f"the service has no such endpoint: the base URL {self.base_url} is probably wrong "
+            "(it usually ends in /v1, e.g. https://api.openai.com/v1); fix --base-url or SORA2_BASE_URL."
+        )
 
 
 class ContentPolicyError(BadRequestError):
@@ -184,8 +223,54 @@ def _retry_after_seconds(headers: httpx.Headers) -> float | None:
 _POLICY_WORDS = ("moderation", "content_policy", "safety", "policy")
 
 
+# Paths under ``videos/`` that are endpoints, not video ids.
+_COLLECTION_PATHS = frozenset({"extensions", "edits"})
+# How routers (OpenAI's, the simulator's) answer a path that does not exist, in the service's own error envelope.
+_ROUTER_MESSAGE = re.compile(r"^\s*(invalid url\b|not found\s*$)", re.IGNORECASE)
+
+
+def _request_url(response: httpx.Response) -> httpx.URL | None:
+    try:
+        return response.request.url
+    except RuntimeError:  # a response built without a request (tests, hand-made answers)
+        return None
+
+
+def _split_at_videos(path: str) -> tuple[str, list[str]] | None:
+    """``/v1/videos/abc/content`` -> ``("/v1", ["abc", "content"])``; None when there is no ``videos`` segment."""
+    segments = path.split("/")
+    if "videos" not in segments:
+        return None
+    cut = len(segments) - 1 - segments[::-1].index("videos")
+    return "/".join(segments[:cut]), [s for s in segments[cut + 1:] if s]
+
+
+def _base_of(url: httpx.URL) -> str:
+    """The base URL a request was sent under (what precedes ``videos``), without credentials, query or fragment."""
+    split = _split_at_videos(url.path)
+    path = split[0] if split is not None else url.path
+    return str(url.copy_with(username=None, password=None, query=None, fragment=None, path=path or "/")).rstrip("/")
+
+
+def _is_video_not_found(url: httpx.URL | None, err: Any) -> bool:
+    """True when a 404 is the service saying a video does not exist, rather than the path not existing.
+
+    That needs the service's error envelope, a request about one video (``videos/<id>`` or below it), and a
+    message that is not a router's "no such path" (an HTML page, a bare "Not Found", "Invalid URL (GET ...)").
+    """
+    if not isinstance(err, dict) or _ROUTER_MESSAGE.match(str(err.get("message") or "not found")):
+        return False
+    if url is None:
+        return True
+    split = _split_at_videos(url.path)
+    return split is not None and bool(split[1]) and split[1][0] not in _COLLECTION_PATHS
+
+
 def error_from_response(response: httpx.Response, body: Any = None) -> APIError:
-    """Map an HTTP error response to the matching exception. The one place status codes become classes."""
+    """Map an HTTP error response to the matching exception. The one place status codes become classes.
+
+    Service text is redacted before it is cut to an excerpt, so a key near the cut cannot survive in part.
+    """
     if body is None:
         try:
             body = response.json()
@@ -196,7 +281,7 @@ def error_from_response(response: httpx.Response, body: Any = None) -> APIError:
         message = str(err.get("message") or "")
         code, param, etype = err.get("code"), err.get("param"), err.get("type")
     else:
-        text = response.text[:300] if response.content else ""
+        text = redact(response.text)[:300] if response.content else ""
         message, code, param, etype = (text or response.reason_phrase or "error"), None, None, None
     status = response.status_code
     kwargs = dict(
@@ -215,6 +300,10 @@ def error_from_response(response: httpx.Response, body: Any = None) -> APIError:
     elif status >= 500:
         cls = ServerError
     elif status == 404:
+        url = _request_url(response)
+        if url is not None and not _is_video_not_found(url, err):
+            base = _base_of(url)
+            return EndpointNotFoundError(message or f"HTTP {status}", base_url=base, **kwargs)  # type: ignore[arg-type]
         cls = NotFoundError
     elif any(w in lowered for w in _POLICY_WORDS):
         cls = ContentPolicyError

@@ -25,11 +25,16 @@ AUTH = {"Authorization": "Bearer test-key"}
 
 
 @pytest.fixture(autouse=True)
-def isolated_user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def isolated_user_state(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test reads or writes the developer's real config, data folder, keys or working directory."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SORA2_DATA_DIR", str(tmp_path / "sora2-data"))
-    monkeypatch.setenv("SORA2_CONFIG", str(tmp_path / "sora2-config.toml"))
+    # An empty user config outside the test's folder (a SORA2_CONFIG naming a missing file is an error).
+    config = tmp_path_factory.mktemp("sora2-config") / "config.toml"
+    config.touch()
+    monkeypatch.setenv("SORA2_CONFIG", str(config))
     for name in USER_ENV:
         monkeypatch.delenv(name, raising=False)
 

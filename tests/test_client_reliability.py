@@ -170,7 +170,7 @@ async def test_asyncio_cancellation_propagates(tmp_path):
 
 
 async def test_download_broken_mid_stream_is_retried(tmp_path, sleeps):
-    body = bytes(range(256)) * 1000
+    body = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 1000
 
     class Broken(httpx.AsyncByteStream):
         async def __aiter__(self):

@@ -64,3 +64,41 @@ async def test_key_never_in_repr_or_logs(caplog):
         texts = [repr(cfg), str(cfg), repr(client), str(cfg.model_dump())]
     logging.getLogger("sora2_bridge").info("config %s", cfg)
     assert all(KEY not in t for t in texts + [caplog.text])
+
+
+def test_sora2_config_naming_a_folder_is_named_as_the_problem(tmp_path):
+    with pytest.raises(ConfigurationError, match="SORA2_CONFIG points to a folder"):
+        resolve_config(env={"SORA2_CONFIG": str(tmp_path)})
+
+
+def test_sora2_config_naming_a_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="SORA2_CONFIG names .*missing.toml, which does not exist"):
+        resolve_config(env={"SORA2_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_the_default_config_file_may_be_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty-config-home"))
+    with pytest.raises(ConfigurationError, match="No API key"):  # the usual message, not a file problem
+        resolve_config(env={})
+
+
+def test_a_malformed_config_is_an_error_when_needed_and_no_obstacle_to_the_simulator(tmp_path):
+    conf = tmp_path / "config.toml"
+    conf.write_text("provider = [unclosed\n")
+    env = {"SORA2_CONFIG": str(conf)}
+    with pytest.raises(ConfigurationError, match="Cannot read the config file"):
+        resolve_config(env=env)
+    cfg = resolve_config("local", "http://127.0.0.1:9/v1", env=env)  # what --simulate resolves
+    assert cfg.provider == "local"
+    for broken in (tmp_path, tmp_path / "missing.toml"):  # a folder, or a missing file, neither
+        assert resolve_config("local", "http://127.0.0.1:9/v1", env={"SORA2_CONFIG": str(broken)})
+
+
+def test_cli_simulate_runs_with_a_malformed_config(tmp_path, monkeypatch, capsys):
+    from sora2_bridge.cli import main
+
+    conf = tmp_path / "config.toml"
+    conf.write_text("this is not toml ===\n")
+    monkeypatch.setenv("SORA2_CONFIG", str(conf))
+    assert main(["--simulate", "--json", "list"]) == 0, capsys.readouterr().err
+    assert main(["list"]) == 2 and "Cannot read the config file" in capsys.readouterr().err

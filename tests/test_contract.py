@@ -25,6 +25,9 @@ SPEC = yaml.safe_load((Path(__file__).parent / "spec" / "videos-openapi.yaml").r
 VIDEO = {"id": "video_123", "object": "video", "model": "sora-2", "status": "completed", "progress": 100,
          "created_at": 1760000000, "completed_at": 1760000100, "expires_at": 1760003700, "prompt": "p",
          "size": "720x1280", "seconds": "4", "remixed_from_video_id": None, "error": None}
+# Bodies that start like the media each content variant is (the client checks the first bytes).
+CONTENT = {"video": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, "thumbnail": b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+           "spritesheet": b"\xff\xd8\xff\xe0" + b"\x00" * 100}
 
 
 def validator(schema: dict) -> jsonschema.Draft202012Validator:
@@ -92,7 +95,8 @@ class ContractServer:
         if op["operationId"] == "DeleteVideo":
             return httpx.Response(200, json={"object": "video.deleted", "deleted": True, "id": "video_123"})
         if op["operationId"] == "RetrieveVideoContent":
-            return httpx.Response(200, content=b"\x00" * 100, headers={"content-type": "video/mp4"})
+            variant = request.url.params.get("variant", "video")
+            return httpx.Response(200, content=CONTENT[variant], headers={"content-type": "application/octet-stream"})
         return httpx.Response(200, json=VIDEO)
 
     def _check(self, v: jsonschema.Draft202012Validator, value, where: str) -> None:
