@@ -28,7 +28,7 @@ from .jobs import Jobs
 from .resources import register_resources
 from .settings import Settings
 from .state import AppState
-from .tools import register_tools
+from .tools import build_tools
 
 log = logging.getLogger("sora2_bridge.mcp")
 
@@ -123,8 +123,8 @@ def create_server(
         version=__version__,
         lifespan=lifespan,
         log_level="WARNING",
+        tools=build_tools(spec, settings),
     )
-    register_tools(mcp, spec, settings)
     register_resources(mcp)
     return mcp
 
