@@ -147,11 +147,13 @@ def _progress_profile(name: str) -> str:
 async def open_client(args: argparse.Namespace) -> AsyncIterator[AsyncSoraClient]:
     """A client for the chosen provider, or for an in-process simulator with ``--simulate``."""
     if args.simulate:
-        from .shared.simulator import SimulatorConfig, SimulatorServer
+        from .shared.simulator.server import simulate_mode
 
-        with SimulatorServer(SimulatorConfig(prerender=True)) as sim:
+        # Jobs are kept in the data folder and recorded under one stable base URL, so `generate --no-wait`
+        # in one run and `download ID` in the next find the same job.
+        with simulate_mode() as sim:
             config = resolve_config("local", sim.base_url)
-            async with AsyncSoraClient(config) as client:
+            async with AsyncSoraClient(config, transport=sim.transport()) as client:
                 yield client
     else:
         async with AsyncSoraClient(resolve_config(args.provider, args.base_url)) as client:

@@ -1,4 +1,4 @@
-"""MCP server (issue #5): built on sora2_bridge.shared; run it with ``sora2-mcp`` (see docs/mcp.md).
+"""MCP server: built on sora2_bridge.shared; run it with ``sora2-mcp`` (see docs/mcp.md).
 
 ``create_server`` is imported lazily so importing the package does not need the ``mcp`` SDK.
 """

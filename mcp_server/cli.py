@@ -12,10 +12,14 @@ import ipaddress
 import logging
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..shared.providers import PROVIDERS
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from ..shared.simulator.server import SimulatedService
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,15 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _simulator(enabled: bool, port: int) -> Iterator[str | None]:
+def _simulator(enabled: bool, port: int) -> Iterator[SimulatedService | None]:
+    """The ``--simulate`` simulator: jobs kept in the data folder, so a restarted server still finds them."""
     if not enabled:
         yield None
         return
-    from ..shared.simulator import SimulatorConfig, SimulatorServer
+    from ..shared.simulator.server import simulate_mode
 
-    with SimulatorServer(SimulatorConfig(prerender=True), port=port) as sim:
-        logging.getLogger("sora2_bridge.mcp").warning("simulating: local simulator at %s", sim.base_url)
-        yield sim.base_url
+    with simulate_mode(port=port) as sim:
+        logging.getLogger("sora2_bridge.mcp").warning(
+            "simulating: local simulator at %s (jobs kept in %s)", sim.server.base_url, sim.server.config.data_dir)
+        yield sim
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sora2-mcp: warning: serving on {args.host} without authentication; anyone who can reach it can "
               "spend your budget.", file=sys.stderr)
     try:
-        with _simulator(args.simulate, args.simulate_port) as sim_url:
-            provider = "local" if args.simulate else args.provider
-            server = create_server(settings, provider=provider, base_url=sim_url or args.base_url)
+        with _simulator(args.simulate, args.simulate_port) as sim:
+            if sim is not None:
+                server = create_server(settings, provider="local", base_url=sim.base_url,
+                                       service_transport=sim.transport())
+            else:
+                server = create_server(settings, provider=args.provider, base_url=args.base_url)
             if args.transport == "http":
                 server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path)
             else:

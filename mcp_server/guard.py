@@ -23,6 +23,7 @@ import socket
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,17 +33,24 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 import httpx
 
-from ..shared.errors import Sora2Error
+from ..shared.errors import InvalidInputError, Sora2Error
 from ..shared.media import probe_image
 from ..shared.models import ImageInput
+from ..shared.outputs import check_output
 from ..shared.pricing import format_usd
-from .settings import ENV_BUDGET, ENV_INPUT_DIRS, ENV_MAX_IMAGE_MB, ENV_MAX_PER_CALL, Settings
+from .settings import ENV_BUDGET, ENV_INPUT_DIRS, ENV_MAX_IMAGE_MB, ENV_MAX_PER_CALL, ENV_OUTPUT_DIR, Settings
 
 log = logging.getLogger("sora2_bridge.mcp")
 
 # A reservation whose server died before it could settle stops counting after this long.
 STALE_RESERVATION_SECONDS = 3600.0
 URL_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+# File names an agent may choose: room left for a numbered variant within the usual 255-byte limit.
+MAX_FILENAME_CHARS = 120
+MAX_FILENAME_BYTES = 200
+# Unicode categories of characters a user cannot see or that steer how text is shown: control, format (zero-width,
+# bidi overrides), surrogates, private use, unassigned, line and paragraph separators.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 MAX_REDIRECTS = 3
 
 
@@ -261,28 +269,53 @@ def resolve_input_path(raw: str, settings: Settings) -> Path:
     return real
 
 
-def output_path(settings: Settings, filename: str, suffix: str) -> Path:
-    """A file inside the output folder: ``filename`` must be a bare name (no folders, no ``..``)."""
+def plain_file_name(filename: str, settings: Settings) -> str:
+    """``filename`` if it is a plain visible name, else PathRefused saying what a name may hold.
+
+    Refused: folders and separators, a leading dot (hidden files, ``..``), control, format (zero-width, bidi
+    overrides) and other invisible characters, and names too long to number (``name-2.mp4``) within file-system
+    limits.
+    """
     name = filename.strip()
-    if (
-        not name
-        or "\x00" in name
-        or "/" in name
-        or "\\" in name
-        or name in (".", "..")
-        or Path(name).name != name
-        or Path(name).is_absolute()
-    ):
+    problem = None
+    if not name:
+        problem = "it is empty"
+    elif any(sep in name for sep in ("/", "\\", ":")):
+        problem = "it contains a folder separator (/, \\ or :)"
+    elif name.startswith("."):
+        problem = "it starts with a dot (a hidden file)"
+    elif any(unicodedata.category(c) in INVISIBLE_CATEGORIES for c in name):
+        problem = "it contains control or invisible characters"
+    elif len(name) > MAX_FILENAME_CHARS or len(name.encode()) > MAX_FILENAME_BYTES:
+        problem = f"it is longer than {MAX_FILENAME_CHARS} characters"
+    if problem:
         raise PathRefused(
-            f"filename must be a plain file name without folders (got {filename!r}); files are always saved in "
-            f"the output folder {settings.output_dir}."
+            f"filename must be a plain file name without folders ({problem}; got {filename[:80]!r}). Use visible "
+            f"characters only; files are always saved in the output folder {settings.output_dir}."
         )
+    return name
+
+
+def output_path(settings: Settings, filename: str, suffix: str) -> Path:
+    """A file inside the output folder from a plain name (``suffix`` added when missing)."""
+    name = plain_file_name(filename, settings)
     if not name.lower().endswith(suffix):
         name += suffix
     dest = (settings.output_dir / name).resolve()
     if dest.parent != settings.output_dir:
         raise PathRefused(f"{filename!r} would be written outside the output folder {settings.output_dir}.")
     return dest
+
+
+def check_output_folder(settings: Settings) -> None:
+    """Refuse (before anything is paid) when clips could not be saved in the output folder."""
+    try:
+        check_output(settings.output_dir / "new-clip.mp4", overwrite=True, param="output_dir")
+    except InvalidInputError as exc:
+        raise PathRefused(
+            f"Refused before sending anything: {exc} The server saves clips in {settings.output_dir} "
+            f"({ENV_OUTPUT_DIR}); ask the user to set a folder it can write to."
+        ) from None
 
 
 def inside_output(settings: Settings, path: str | Path | None) -> Path | None:

@@ -39,7 +39,7 @@ from ..shared.pricing import estimate_cost, format_usd
 from ..shared.progress import ProgressCallback
 from ..shared.providers import Provider
 from ..shared.record import JobRecord, JobRow
-from .guard import Resolver, SpendingGuard, inside_output, load_image
+from .guard import Resolver, SpendingGuard, check_output_folder, inside_output, load_image
 from .models import VideoResult
 from .settings import Settings
 
@@ -148,6 +148,7 @@ class Jobs:
                 except Sora2Error:
                     video = video_from_row(row)
                 return Created(video, row.cost_usd, True, self.guard.remaining())
+            check_output_folder(self.settings)  # the clip must be savable before it is paid for
             reservation = await self.guard.reserve(usd, what, kind)
             try:
                 video = await create()

@@ -6,7 +6,25 @@ what it is.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+
+def whole_seconds(value: Any) -> int | None:
+    """The service sends seconds as a string ("8"); tools take and give an integer. Anything else is unknown."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+# One type in and out: the tools' ``seconds`` parameter is an integer, and so is every ``seconds`` they return.
+Seconds = Annotated[int | None, BeforeValidator(whole_seconds)]
 
 
 class VideoResult(BaseModel):
@@ -20,7 +38,7 @@ class VideoResult(BaseModel):
     kind: str | None = Field(None, description="create, remix or extend.")
     model: str | None = None
     size: str | None = None
-    seconds: str | None = Field(None, description="Clip length in seconds (for an extension: the stitched total).")
+    seconds: Seconds = Field(None, description="Clip length in seconds (for an extension: the stitched total).")
     prompt: str | None = None
     cost_usd: float | None = Field(None, description="Estimated price of this job in USD (list price, not a bill).")
     budget_remaining_usd: float | None = Field(
@@ -51,7 +69,7 @@ class VideoListItem(BaseModel):
     progress: int = 0
     model: str | None = None
     size: str | None = None
-    seconds: str | None = None
+    seconds: Seconds = Field(None, description="Clip length in seconds.")
     prompt: str | None = None
     created_at: float | None = Field(None, description="Unix time the job was created.")
     cost_usd: float | None = Field(None, description="Estimated price, when this machine created the job.")
@@ -72,11 +90,16 @@ class DownloadResult(BaseModel):
     bytes: int
     mime_type: str
     resource_uri: str
+    requested_path: str | None = Field(
+        None, description="Set when the file name asked for already existed: it was kept, and file_path is the "
+                          "numbered name used instead.")
+    hint: str = ""
 
 
 class DeleteResult(BaseModel):
     video_id: str
     deleted: bool
+    already_deleted: bool = Field(False, description="The service no longer had it: nothing was done, not an error.")
     local_file_kept: str | None = Field(None, description="A local copy that was kept (deleting never touches it).")
     hint: str
 
@@ -85,7 +108,7 @@ class CostEstimate(BaseModel):
     provider: str
     model: str
     size: str
-    seconds: str
+    seconds: int
     usd: float = Field(description="Estimated price in USD.")
     usd_per_second: float
     simulated: bool = Field(description="True against the local simulator: nothing is really paid.")

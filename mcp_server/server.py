@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -27,7 +28,7 @@ from .jobs import Jobs
 from .resources import register_resources
 from .settings import Settings
 from .state import AppState
-from .tools import register_tools
+from .tools import build_tools
 
 log = logging.getLogger("sora2_bridge.mcp")
 
@@ -49,8 +50,10 @@ def _guess_provider(provider: str | None) -> Provider:
         return get_provider(DEFAULT_PROVIDER)
 
 
-def _default_client(config: ClientConfig, record: JobRecord, settings: Settings) -> AsyncSoraClient:
-    return AsyncSoraClient(config, record=record, downloads_dir=settings.output_dir)
+def _default_client(
+    config: ClientConfig, record: JobRecord, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncSoraClient:
+    return AsyncSoraClient(config, record=record, downloads_dir=settings.output_dir, transport=transport)
 
 
 def create_server(
@@ -62,8 +65,13 @@ def create_server(
     client_factory: ClientFactory | None = None,
     url_resolver: Resolver | None = None,
     url_transport: httpx.AsyncBaseTransport | None = None,
+    service_transport: httpx.AsyncBaseTransport | None = None,
 ) -> MCPServer[AppState]:
-    """Build the server. ``config`` wins over ``provider``/``base_url``, which win over the environment."""
+    """Build the server. ``config`` wins over ``provider``/``base_url``, which win over the environment.
+
+    ``service_transport`` carries the default client's requests (``--simulate`` delivers its stable base URL
+    to the simulator's port this way).
+    """
     settings = settings or Settings.from_env()
     config_error: str | None = None
     if config is None:
@@ -72,7 +80,7 @@ def create_server(
         except ConfigurationError as exc:
             config_error = str(exc)
     spec = config.provider_spec if config is not None else _guess_provider(provider)
-    factory = client_factory or _default_client
+    factory = client_factory or functools.partial(_default_client, transport=service_transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -115,8 +123,8 @@ def create_server(
         version=__version__,
         lifespan=lifespan,
         log_level="WARNING",
+        tools=build_tools(spec, settings),
     )
-    register_tools(mcp, spec, settings)
     register_resources(mcp)
     return mcp
 

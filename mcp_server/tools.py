@@ -12,21 +12,24 @@ import base64
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BeforeValidator, Field
 
 from ..shared.errors import NotFoundError, Sora2Error
+from ..shared.outputs import next_free_path
 from ..shared.media import FitMode
-from ..shared.models import MAX_PROMPT_CHARS, VARIANT_SUFFIX, validate_video_id
+from ..shared.models import MAX_PROMPT_CHARS, VARIANT_SUFFIX
 from ..shared.pricing import estimate_cost, format_usd
 from ..shared.providers import Provider
-from .guard import inside_output, output_path
+from .arguments import VIDEO_ID_PATTERN, ToolSet, check_video_id
+from .guard import MAX_FILENAME_CHARS, inside_output, output_path
 from .jobs import GONE, Jobs, Outcome, describe_usd, video_uri
 from .models import CostEstimate, DeleteResult, DownloadResult, VideoListItem, VideoListResult, VideoResult
 from .progress import ProgressBridge
@@ -101,7 +104,9 @@ def _lower(v: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- tools
-def register_tools(mcp: MCPServer, provider: Provider, settings: Settings) -> None:
+def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
+    """The tools, each accepting exactly its parameters (see arguments.py); for ``MCPServer(tools=...)``."""
+    mcp = ToolSet()
     models = tuple(provider.models)
     sizes = provider.all_sizes
     seconds_allowed = tuple(int(s) for s in provider.all_seconds)
@@ -134,8 +139,8 @@ def register_tools(mcp: MCPServer, provider: Provider, settings: Settings) -> No
                      f"Default 0: return at once and poll with get_status. Keep it at or below "
                      f"{MAX_DEFAULT_WAIT:.0f} unless you know your client allows longer calls (many cut calls at "
                      "60 s); the job keeps running either way."))]
-    video_id_param = Annotated[str, Field(description="The video_id returned by generate_video (video_...).",
-                                          min_length=1, max_length=200)]
+    video_id_param = Annotated[str, BeforeValidator(check_video_id), Field(
+        description="The video_id returned by generate_video (video_...).", pattern=VIDEO_ID_PATTERN)]
     prompt_param = Annotated[str, Field(
         min_length=1, max_length=MAX_PROMPT_CHARS,
         description="What the clip shows: subject, action, setting, camera, lighting, style. "
@@ -283,7 +288,8 @@ adds the estimated cost and the local file path, and keeps jobs the service has 
         description=f"""Save a completed job's file into the user's output folder ({settings.output_dir}) and
 return its path. variant: video (MP4), thumbnail (WebP still) or spritesheet (JPEG grid of frames; a small
 copy is attached so you can look at the whole clip). Free. Files can only be written inside the output folder:
-`filename` is an optional plain file name, not a path. get_status already downloads the MP4; use this for the
+`filename` is an optional plain file name, not a path. An existing file is never replaced: the new one gets a
+numbered name (name-2.mp4), reported in the result. get_status already downloads the MP4; use this for the
 other variants or a copy.""",
     )
     async def download_video(
@@ -292,17 +298,23 @@ other variants or a copy.""",
         variant: Annotated[Literal["video", "thumbnail", "spritesheet"], Field(
             description="video (MP4), thumbnail (WebP) or spritesheet (JPEG).")] = "video",
         filename: Annotated[str | None, Field(
-            max_length=200, description="Optional plain file name inside the output folder (no folders).")] = None,
+            description=f"Optional plain file name inside the output folder: visible characters, no folders, no "
+                        f"leading dot, at most {MAX_FILENAME_CHARS} characters.")] = None,
     ) -> Annotated[CallToolResult, DownloadResult]:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            path = await _download(jobs, video_id, variant, filename)
-            result = DownloadResult(video_id=video_id.strip(), variant=variant, file_path=str(path),
-                                    bytes=path.stat().st_size, mime_type=MIME[variant],
-                                    resource_uri=video_uri(video_id.strip()))
+            path, asked = await _download(jobs, video_id, variant, filename)
+            renamed = asked is not None and asked != path
+            result = DownloadResult(
+                video_id=video_id, variant=variant, file_path=str(path), bytes=path.stat().st_size,
+                mime_type=MIME[variant], resource_uri=video_uri(video_id),
+                requested_path=str(asked) if renamed else None,
+                hint=(f"{asked.name} already existed and was kept; saved as {path.name} instead." if renamed
+                      else f"Saved at {path}."),
+            )
             image = jobs.small_thumbnail(path, 768 if variant == "spritesheet" else 256) if variant != "video" else None
-            link = ResourceLink(type="resource_link", name=video_id.strip(), uri=result.resource_uri,
+            link = ResourceLink(type="resource_link", name=video_id, uri=result.resource_uri,
                                 mime_type="application/json", description="Job metadata (JSON)")
             return render(result, image, [link])
 
@@ -312,19 +324,32 @@ other variants or a copy.""",
                                     destructive_hint=True, idempotent_hint=True, open_world_hint=True),
         description="""Delete a job and its content on the service. Irreversible: it can no longer be
 downloaded, remixed or extended there. Does not refund anything and never deletes the local downloaded file.
-Only use it when the user asks to delete a video.""",
+Only use it when the user asks to delete a video. Deleting a video that is already gone answers success
+(already_deleted true).""",
     )
     async def delete_video(video_id: video_id_param, ctx: Context) -> DeleteResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            vid = validate_video_id(video_id)
-            deleted = await jobs.client.delete(vid)
-            row = jobs.record.get(vid)
+            row = jobs.record.get(video_id)
+            try:
+                deleted = (await jobs.client.delete(video_id)).deleted
+                done = "Deleted on the service."
+                already = False
+            except NotFoundError:
+                if row is None:
+                    raise ToolError(
+                        f"The service has no video {video_id}, and this machine never created one with that id: "
+                        "check the id (list_videos shows the jobs)."
+                    ) from None
+                deleted = already = True  # deleting again is not an error: the tool is idempotent
+                done = ("Already deleted: the service no longer has it." if row.status == "deleted" else
+                        f"Already gone from the service (deleted elsewhere or expired); it was {row.status} here.")
             local = inside_output(jobs.settings, row.files.get("video") if row else None)
             return DeleteResult(
-                video_id=vid, deleted=deleted.deleted, local_file_kept=str(local) if local else None,
-                hint=f"Deleted on the service.{f' The local copy at {local} was kept.' if local else ''}",
+                video_id=video_id, deleted=deleted, already_deleted=already,
+                local_file_kept=str(local) if local else None,
+                hint=f"{done}{f' The local copy at {local} was kept.' if local else ''}",
             )
 
     @mcp.tool(
@@ -346,6 +371,8 @@ Free, no network. Prices on {provider.name}{simulated} (USD per second):
         state = app_state(ctx)
         with tool_errors(state):
             return _estimate(state, model, size, seconds)
+
+    return mcp.tools
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -393,20 +420,23 @@ async def _list(jobs: Jobs, limit: int) -> VideoListResult:
     return VideoListResult(videos=ordered, service_error=service_error)
 
 
-async def _download(jobs: Jobs, video_id: str, variant: str, filename: str | None):  # type: ignore[no-untyped-def]
-    vid = validate_video_id(video_id)
+async def _download(jobs: Jobs, vid: str, variant: str, filename: str | None) -> tuple[Path, Path | None]:
+    """Save ``variant`` of ``vid``; return its path and, for a named file, the path asked for (never replaced)."""
     suffix = VARIANT_SUFFIX[variant]
-    dest = output_path(jobs.settings, filename, suffix) if filename else jobs.settings.output_dir / f"{vid}{suffix}"
+    asked = output_path(jobs.settings, filename, suffix) if filename else None
     row = jobs.record.get(vid)
     local = inside_output(jobs.settings, row.files.get(variant) if row else None)
     if local is None and (jobs.settings.output_dir / f"{vid}{suffix}").is_file():
         local = (jobs.settings.output_dir / f"{vid}{suffix}").resolve()
+    if asked is not None and local is not None and asked == local:
+        return local, None  # the name asked for is this very file
+    dest = next_free_path(asked) if asked else jobs.settings.output_dir / f"{vid}{suffix}"
     if local is not None:
         if local == dest.resolve():
-            return local
+            return local, asked
         jobs.settings.output_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local, dest)
-        return dest
+        return dest, asked
     try:
         video = await jobs.client.retrieve(vid)
     except NotFoundError:
@@ -418,10 +448,10 @@ async def _download(jobs: Jobs, video_id: str, variant: str, filename: str | Non
             f"{vid} is {video.status} ({video.progress}%): there is nothing to download yet. "
             "Call get_status until it is completed."
         )
-    if variant == "video" and not filename:
+    if variant == "video" and asked is None:
         path, _ = await jobs.ensure_downloaded(vid)
-        return path
-    return await jobs.download(vid, variant, dest)
+        return path, None
+    return await jobs.download(vid, variant, dest), asked
 
 
 def _estimate(state: AppState, model: str, size: str, seconds: int) -> CostEstimate:
@@ -441,7 +471,7 @@ def _estimate(state: AppState, model: str, size: str, seconds: int) -> CostEstim
                   f"{state.guard.period_text} ({ENV_BUDGET}).")
     inf = float("inf")
     return CostEstimate(
-        provider=provider.name, model=req.model, size=req.size, seconds=req.seconds, usd=usd,
+        provider=provider.name, model=req.model, size=req.size, seconds=int(req.seconds), usd=usd,
         usd_per_second=round(usd / int(req.seconds), 4), simulated=provider.name == "local",
         max_usd_per_call=None if settings.max_usd_per_call == inf else settings.max_usd_per_call,
         budget_usd=None if settings.budget_usd == inf else settings.budget_usd,

@@ -3,21 +3,30 @@
 Tests and the official SDK need a real socket, not only an ASGI transport: connection drops, Content-Length and
 streaming behave differently over TCP. ``SimulatorServer`` runs uvicorn in a daemon thread on a port the OS picks,
 so parallel test sessions never collide, and hands the live state to the test for in-process fault changes.
+
+``simulate_mode`` is the simulator behind ``--simulate`` (the CLI and the MCP server): its jobs and clips live in
+the data folder, so a job started by one process can be polled and downloaded by the next, and clients address
+it by one stable base URL whatever port this run listens on (see ``SIMULATE_BASE_URL``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
 import uvicorn
 
+from ..config import data_dir
 from ..providers import LOCAL
 from .app import ConnectionAborted, create_app
 from .faults import FaultConfig
@@ -25,6 +34,14 @@ from .progress import DEFAULT_PROFILE
 from .store import SimulatorConfig, SimulatorState
 
 STARTUP_TIMEOUT = 10.0
+
+# The identity of the ``--simulate`` simulator in the job record, the request keys (never pay twice), the MCP
+# spending ledger and the ComfyUI cache. The port changes on every run, so it cannot be part of the identity; a
+# reserved ``.invalid`` name (RFC 2606) can never resolve, so a request that somehow bypassed the transport below
+# fails instead of reaching a host on the network.
+SIMULATE_BASE_URL = "http://local-simulator.invalid/v1"
+# Where ``--simulate`` keeps its jobs (simulator.json) and rendered clips (media/), inside the data folder.
+SIMULATE_FOLDER = "simulator"
 
 
 class _QuietAborts(logging.Filter):
@@ -161,3 +178,46 @@ def serve(
         prerender=True,
     )
     _uvicorn_server(create_app(config), host=host, port=port, log_level=log_level, access_log=True).run()
+
+
+class _ToSimulator(httpx.AsyncBaseTransport):
+    """Delivers requests addressed to ``SIMULATE_BASE_URL`` to the port this run's simulator listens on."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host, self._port = host, port
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host=self._host, port=self._port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@dataclass(frozen=True)
+class SimulatedService:
+    """What a front end needs to talk to the ``--simulate`` simulator: the stable base URL and a transport."""
+
+    server: SimulatorServer
+    base_url: str = SIMULATE_BASE_URL
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """A new transport for one client (each client closes its own)."""
+        return _ToSimulator(self.server.host, self.server.port)
+
+
+def simulate_folder(data: Path | None = None) -> Path:
+    return (data or data_dir()) / SIMULATE_FOLDER
+
+
+@contextlib.contextmanager
+def simulate_mode(folder: Path | None = None, *, port: int = 0) -> Iterator[SimulatedService]:
+    """Run the ``--simulate`` simulator for the length of the block, its state kept in ``folder``.
+
+    ``folder`` defaults to ``<data folder>/simulator``; jobs made by an earlier run are still there (their
+    clocks kept running meanwhile, so a job started before a restart has finished rendering after it).
+    """
+    config = SimulatorConfig(prerender=True, data_dir=folder or simulate_folder())
+    with SimulatorServer(config, port=port) as server:
+        yield SimulatedService(server)

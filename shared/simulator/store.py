@@ -4,19 +4,23 @@ A job stores only when it was created and how long its queue and render phases l
 are computed from the clock whenever it is read. That keeps the lifecycle exact under any clock, including a
 virtual one a benchmark drives (``SimulatorConfig.clock``) and the offset tests add with ``POST /_sim/clock``
 to reach ``expires_at`` without waiting an hour. With a ``data_dir`` the jobs and the clock offset are saved as
-JSON after every change and reloaded on start, so a restarted simulator still knows its videos.
+JSON after every change and reloaded on start, so a restarted simulator still knows its videos. Several processes
+may share one data folder (``--simulate`` in the CLI and an MCP server at once): a save merges what the others
+saved meanwhile, under a file lock, so no process erases another's jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ QUEUE_SECONDS = 1.0
 RENDER_SECONDS_PER_CLIP_SECOND = 0.5  # at 1280x720; scaled by pixel count for larger sizes
 REFERENCE_PIXELS = 1280 * 720
 STATE_FILE = "simulator.json"
+LOCK_FILE = "simulator.lock"
 MODERATION_ERROR = {"code": "moderation_blocked", "message": "Your request was blocked by our moderation system."}
 
 
@@ -123,6 +128,9 @@ class Job:
         return RenderSpec(self.prompt, self.size, self.seconds, self.model, self.kind, self.reference_sha)
 
 
+log = logging.getLogger("sora2_bridge.simulator")
+
+
 def new_video_id() -> str:
     return "video_" + secrets.token_hex(16)
 
@@ -137,6 +145,7 @@ class SimulatorState:
         self.requests: Counter[str] = Counter()
         self.jobs_created = 0
         self.clock_offset = 0.0
+        self._deleted: set[str] = set()  # so a merge with the saved file does not bring them back
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         media_dir = config.media_dir or (config.data_dir / "media" if config.data_dir else None)
         if media_dir is None:
@@ -190,6 +199,7 @@ class SimulatorState:
 
     def delete_job(self, video_id: str) -> None:
         del self.jobs[video_id]
+        self._deleted.add(video_id)
         self.save()
 
     def running_jobs(self) -> list[Job]:
@@ -204,11 +214,12 @@ class SimulatorState:
     def reset(self) -> None:
         """Forget jobs, faults, statistics and the clock offset. Rendered media stays cached (content-addressed)."""
         self.jobs.clear()
+        self._deleted.clear()
         self.faults.replace(FaultConfig())
         self.requests.clear()
         self.jobs_created = 0
         self.clock_offset = 0.0
-        self.save()
+        self.save(merge=False)
 
     def stats(self) -> dict[str, Any]:
         return {"requests": dict(self.requests), "jobs_created": self.jobs_created, "jobs": len(self.jobs)}
@@ -218,26 +229,87 @@ class SimulatorState:
     def _state_file(self) -> Path | None:
         return self.config.data_dir / STATE_FILE if self.config.data_dir else None
 
-    def save(self) -> None:
+    def save(self, *, merge: bool = True) -> None:
+        """Write the state; with ``merge``, first take in what other processes saved: their jobs and deletions."""
         path = self._state_file
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "version": 1,
-            "clock_offset": self.clock_offset,
-            "jobs_created": self.jobs_created,
-            "jobs": [asdict(j) for j in self.jobs.values()],
-        }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, path)
+        with _file_lock(path.parent / LOCK_FILE):
+            if merge:
+                saved = _read_payload(path)
+                self._deleted.update(d for d in saved.get("deleted", []) if isinstance(d, str))
+                merged = {**_jobs_from(saved), **self.jobs}
+                self.jobs = dict(sorted(
+                    ((jid, job) for jid, job in merged.items() if jid not in self._deleted),
+                    key=lambda item: item[1].created,
+                ))
+            payload = {
+                "version": 1,
+                "clock_offset": self.clock_offset,
+                "jobs_created": self.jobs_created,
+                "jobs": [asdict(j) for j in self.jobs.values()],
+                "deleted": sorted(self._deleted),  # so a process that still holds one does not bring it back
+            }
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{STATE_FILE}.", suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                json.dump(payload, f, indent=1)
+            os.replace(tmp, path)
 
     def _load(self) -> None:
         path = self._state_file
         if path is None or not path.is_file():
             return
-        payload = json.loads(path.read_text())
+        payload = _read_payload(path)
         self.clock_offset = float(payload.get("clock_offset", 0.0))
         self.jobs_created = int(payload.get("jobs_created", 0))
-        self.jobs = {j["id"]: Job(**j) for j in payload.get("jobs", [])}
+        self._deleted = {d for d in payload.get("deleted", []) if isinstance(d, str)}
+        self.jobs = {jid: job for jid, job in _jobs_from(payload).items() if jid not in self._deleted}
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    """The saved state; a file that cannot be read is set aside (renamed ``*.broken``) rather than blocking start."""
+    try:
+        payload = json.loads(path.read_text())
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+        return payload
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        aside = path.with_name(path.name + ".broken")
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        log.warning("simulator state %s is unreadable (%s); moved it to %s and started empty", path, exc, aside)
+        return {}
+
+
+def _jobs_from(payload: dict[str, Any]) -> dict[str, Job]:
+    """Jobs from a saved state, ignoring fields this version does not know and entries it cannot use."""
+    known = {f.name for f in fields(Job)}
+    jobs: dict[str, Job] = {}
+    for entry in payload.get("jobs", []):
+        if not isinstance(entry, dict):
+            continue
+        try:
+            job = Job(**{k: v for k, v in entry.items() if k in known})
+        except TypeError:
+            continue
+        jobs[job.id] = job
+    return jobs
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (POSIX ``flock``; elsewhere saves rely on the atomic rename alone)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -121,5 +121,5 @@ async def test_remix_and_extend_of_a_recorded_job(server):
         ext = ok(await c.call_tool("extend_video", {"video_id": VID, "prompt": "The cat walks off stage",
                                                    "seconds": 8}))
     assert remix["kind"] == "remix" and remix["cost_usd"] == 0.4 and remix["status"] == "queued"
-    assert ext["kind"] == "extend" and ext["cost_usd"] == 0.8 and ext["seconds"] == "12"
+    assert ext["kind"] == "extend" and ext["cost_usd"] == 0.8 and ext["seconds"] == 12
     assert ext["budget_remaining_usd"] == pytest.approx(50 - 1.2)

@@ -1,15 +1,20 @@
-"""``sora2-mcp --simulate`` as a real subprocess: over stdio (what desktop clients launch) and streamable HTTP."""
+"""``sora2-mcp --simulate`` as a real subprocess: over stdio (what desktop clients launch) and streamable HTTP,
+and restarted between calls."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 import av
 from mcp import Client, StdioServerParameters
+
+from sora2_bridge.shared.simulator.server import SIMULATE_BASE_URL
 
 PROMPT = "A calico cat playing a piano on stage"
 
@@ -21,11 +26,15 @@ def server_command() -> list[str]:
 
 
 def user_env(tmp_path: Path) -> dict[str, str]:
-    return {
+    """A fresh user; PYTHONPATH is passed on so the server runs the code under test, not another installed copy."""
+    env = {
         "SORA2_DATA_DIR": str(tmp_path / "data"),
         "SORA2_CONFIG": str(tmp_path / "no-config.toml"),
         "SORA2_MCP_OUTPUT_DIR": str(tmp_path / "clips"),
     }
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 async def test_stdio_generate_poll_and_play(tmp_path):
@@ -96,3 +105,26 @@ async def test_streamable_http_transport(tmp_path):
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+async def test_simulate_keeps_jobs_across_server_processes(tmp_path):
+    """One process per call (as the MCP Inspector's CLI mode runs it): the second process polls the first's job."""
+    command, *args = server_command()
+    params = StdioServerParameters(command=command, args=[*args, "--simulate"], env=user_env(tmp_path))
+    async with Client(params, read_timeout_seconds=60) as c:
+        started = await c.call_tool("generate_video", {"prompt": PROMPT, "seconds": 4})
+    assert not started.is_error, started.content
+    video_id = started.structured_content["video_id"]
+    async with Client(params, read_timeout_seconds=90) as c:
+        status = await c.call_tool("get_status", {"video_id": video_id, "wait_seconds": 60})
+        again = await c.call_tool("generate_video", {"prompt": PROMPT, "seconds": 4})
+    assert not status.is_error, status.content
+    data = status.structured_content
+    assert data["status"] == "completed" and data["kind"] == "create", data
+    assert Path(data["file_path"]).is_file()
+    # The same request in a new process is the same request: the stable identity lets dedupe find the first job.
+    assert again.structured_content["reused_existing"] and again.structured_content["video_id"] == video_id
+    record = sqlite3.connect(tmp_path / "data" / "jobs.sqlite3")
+    assert record.execute("SELECT base_url FROM jobs").fetchall() == [(SIMULATE_BASE_URL,)]
+    ledger = sqlite3.connect(tmp_path / "data" / "mcp-spend.sqlite3")
+    assert ledger.execute("SELECT base_url, video_id FROM spend").fetchall() == [(SIMULATE_BASE_URL, video_id)]
