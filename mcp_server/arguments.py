@@ -11,13 +11,14 @@ the library's report with its documentation links.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from pydantic import ConfigDict, ValidationError
+
+from ..shared.models import VIDEO_ID_MAX, VIDEO_ID_PATTERN, usable_id
 
 # Names agents reach for that mean one of our parameters (checked before the spelling match).
 ALIASES = {
@@ -37,11 +38,6 @@ ALIASES = {
     "wait": "wait_seconds",
 }
 
-# Ids reach URL paths (/videos/{id}) and file names ({id}.mp4). The service's are ``video_`` and hex digits;
-# resellers' ids differ, so accept any id made of letters, digits, ``_`` and ``-`` only, of bounded length.
-VIDEO_ID_MAX = 200
-VIDEO_ID_PATTERN = rf"^[A-Za-z0-9_-]{{1,{VIDEO_ID_MAX}}}$"
-_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 SHOWN_INPUT_CHARS = 60
 
 
@@ -52,7 +48,7 @@ def check_video_id(value: Any) -> Any:
     vid = value.strip()
     if not vid:
         raise ValueError("A video id is required (the video_id returned by generate_video, like video_68f1...).")
-    if not _VIDEO_ID.fullmatch(vid):
+    if usable_id(vid) is None:
         raise ValueError(
             f"{_show(value)} is not a valid video id: ids are letters, digits, '_' and '-' only (like video_68f1...), "
             f"at most {VIDEO_ID_MAX} characters. Pass the video_id returned by generate_video or list_videos."

@@ -8,6 +8,7 @@ the provider's table, because a refused request at the service is a wasted round
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -33,14 +34,19 @@ _MAX_TIMESTAMP = 2**53
 UNKNOWN_STATUS = "unknown"
 
 
+VIDEO_ID_MAX = 200
+# The shape of every id the services document (``video_`` + hex, a reseller's ``task_...``): nothing that a URL
+# path, a query, an escape or a terminal could read as anything but the id.
+VIDEO_ID_PATTERN = rf"^[A-Za-z0-9_-]{{1,{VIDEO_ID_MAX}}}$"
+_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+
+
 def usable_id(value: Any) -> str | None:
-    """The id itself if it can name a job in a URL path and in the record; None otherwise."""
+    """The id itself (blanks around it removed) if it can name a job in a URL path and in the record; else None."""
     if not isinstance(value, str):
         return None
     vid = value.strip()
-    if not vid or len(vid) > 200 or any(c in vid for c in "/?#\\ ") or not vid.isprintable():
-        return None
-    return vid
+    return vid if _VIDEO_ID.fullmatch(vid) else None
 
 
 def _text(v: Any) -> str | None:
@@ -344,5 +350,9 @@ def validate_video_id(video_id: Any) -> str:
         raise InvalidInputError("A video id is required (e.g. video_68f1...).", param="video_id")
     vid = usable_id(video_id)
     if vid is None:
-        raise InvalidInputError(f"{video_id!r} is not a valid video id.", param="video_id")
+        raise InvalidInputError(
+            f"{video_id!r} is not a valid video id: ids are letters, digits, '_' and '-' only (like video_68f1...), "
+            f"at most {VIDEO_ID_MAX} characters.",
+            param="video_id",
+        )
     return vid

@@ -1,12 +1,16 @@
 """Bad input is refused locally with a message that says what to change, and nothing is sent."""
 
 import io
+import re
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from sora2_bridge.shared import AsyncSoraClient, ImageInput, InvalidInputError, resolve_config
+from sora2_bridge.shared.models import validate_video_id
 
 
 def png(w: int, h: int, color=(200, 30, 30)) -> bytes:
@@ -88,3 +92,14 @@ def test_unknown_model_passes_through_with_generic_limits():
     req, cost = asyncio.run(build())
     assert req.model == "sora-2-all"
     assert cost == pytest.approx(8 * 0.50)  # priced at the dearest known rate: estimates never undershoot
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_a_video_id_is_accepted_exactly_when_it_has_the_services_shape(text: str) -> None:
+    """Every front end (CLI, nodes, MCP) refuses ids a URL path, query or terminal could misread, before a request."""
+    shaped = re.fullmatch(r"[A-Za-z0-9_-]{1,200}", text.strip()) is not None
+    try:
+        assert validate_video_id(text) == text.strip() and shaped
+    except InvalidInputError as exc:
+        assert not shaped and exc.param == "video_id"
