@@ -11,6 +11,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from ..shared.errors import InvalidInputError, NotFoundError, Sora2Error
 from ..shared.models import VARIANT_SUFFIX, validate_video_id
+from ..shared.redact import redact
 from .guard import inside_output
 from .state import app_state
 
@@ -36,7 +37,7 @@ def register_resources(mcp: MCPServer) -> None:
         except NotFoundError:
             service_error = "not found on the service (deleted or expired)"
         except Sora2Error as exc:
-            service_error = state.redact(str(exc))
+            service_error = redact(str(exc))
         if service is None and row is None:
             raise ResourceNotFoundError(f"No video {vid} on the service or in the local record.")
         local = None
@@ -70,7 +71,7 @@ def register_resources(mcp: MCPServer) -> None:
             except NotFoundError:
                 raise ResourceNotFoundError(f"No video {vid} on the service.") from None
             except Sora2Error as exc:
-                raise ResourceError(state.redact(str(exc))) from None
+                raise ResourceError(redact(str(exc))) from None
             if thumb is None:
                 raise ResourceError(f"The service has no thumbnail for {vid}.")
             path = thumb

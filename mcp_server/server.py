@@ -101,8 +101,7 @@ def create_server(
         collector = None
         if jobs is not None and settings.auto_download:
             collector = asyncio.create_task(jobs.collect_forever(), name="sora2-collector")
-        state = AppState(settings, spec, guard, jobs, config_error,
-                         config.api_key.get_secret_value() if config is not None else None)
+        state = AppState(settings, spec, guard, jobs, config_error)
         try:
             yield state
         finally:

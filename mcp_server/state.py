@@ -19,20 +19,12 @@ class AppState:
     guard: SpendingGuard
     jobs: Jobs | None
     config_error: str | None = None
-    # Kept only to scrub it from any text leaving the server; never logged or returned.
-    _secret: str | None = None
 
     def require_jobs(self) -> Jobs:
         """The job plumbing, or the configuration problem (e.g. no API key) as a readable error."""
         if self.jobs is None:
             raise ConfigurationError(self.config_error or "The server has no usable configuration.")
         return self.jobs
-
-    def redact(self, text: str) -> str:
-        if self._secret and len(self._secret) >= 4 and self._secret in text:
-            text = text.replace(self._secret, "[redacted]")
-        return text
-
 
 def app_state(ctx: Any) -> AppState:
     """The AppState from a tool's or resource's ``Context``."""

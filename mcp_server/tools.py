@@ -28,6 +28,7 @@ from ..shared.media import FitMode
 from ..shared.models import MAX_PROMPT_CHARS, VARIANT_SUFFIX
 from ..shared.pricing import estimate_cost, format_usd
 from ..shared.providers import Provider
+from ..shared.redact import redact
 from .arguments import VIDEO_ID_PATTERN, ToolSet, check_video_id
 from .guard import MAX_FILENAME_CHARS, inside_output, output_path
 from .jobs import GONE, Jobs, Outcome, describe_usd, video_uri
@@ -47,7 +48,7 @@ def tool_errors(state: AppState) -> Iterator[None]:
     except (ToolError, MCPError):
         raise
     except Sora2Error as exc:
-        raise ToolError(state.redact(str(exc))) from None
+        raise ToolError(redact(str(exc))) from None
 
 
 # ---------------------------------------------------------------------------------------------- results
