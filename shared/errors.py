@@ -124,7 +124,8 @@ class InvalidRequestError(BadRequestError):
     """The service says the request itself is invalid, whatever HTTP status it chose (CometAPI sends some as 500)."""
 
     def hint(self) -> str:
-        return "the service refused the request as sent; sending it again unchanged will not help: change what it names."
+        return ("the service refused the request as sent; sending it again unchanged will not help: "
+                "change what it names.")
 
 
 class ModelNotFoundError(BadRequestError):

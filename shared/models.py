@@ -147,7 +147,8 @@ class Video(_Lenient):
     def _read_leniently(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or usable_id(data.get("id")) is None:
             return handler(data)  # refused: nothing can be recorded without an id
-        clean = {k: v for k, v in data.items() if k not in _READERS}
+        # Extra keys are kept as text that can be stored (a lone surrogate in a key would fail the whole answer).
+        clean = {_text(k) or k: v for k, v in data.items() if k not in _READERS}
         clean.update({k: read(data[k]) for k, read in _READERS.items() if k in data})
         clean = {k: v for k, v in clean.items() if v is not None or k not in _READERS}
         clean["id"] = usable_id(data["id"])

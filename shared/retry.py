@@ -2,8 +2,8 @@
 
 Retries cover the answers the error table calls transient (``errors.ERROR_TABLE``: by what the service says, not
 only by its HTTP status, so a 503 "model_not_found" is not retried) and transport failures, with jittered
-exponential backoff capped both in attempts and in total waiting time, and the server's ``Retry-After`` / ``retry-after-ms`` taking precedence (capped
-at 120 s, as the official SDK does). Whether a *transport* failure may be retried depends on whether the request
+exponential backoff capped both in attempts and in total waiting time, and the server's ``Retry-After`` /
+``retry-after-ms`` taking precedence (capped at 120 s, as the official SDK does). Whether a *transport* failure may be retried depends on whether the request
 could have reached the service: a refused connection is always safe, a read timeout after a create is not (the job
 may exist and be billed), which is why :func:`is_ambiguous` exists.
 """
