@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--fault-latency-ms", type=int, default=0, help="extra latency per API call")
     sim.add_argument("--policy-marker", default="__policy__", help="prompts containing this fail moderation")
     sim.add_argument("--max-running-jobs", type=int, default=4, help="running jobs before 429 'Too many running tasks'")
+    sim.add_argument("--dialect", choices=("openai", "cometapi"), default="openai",
+                     help="answer errors as OpenAI documents them or as CometAPI really sends them")
     sim.add_argument("--progress", default="linear", type=_progress_profile,
                      help="how jobs report progress (a create may pick its own with the X-Sim-Progress header)")
     return p
@@ -333,6 +335,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_running_jobs=args.max_running_jobs,
         progress=args.progress,
+        dialect=args.dialect,
         faults={
             "rate_limit_fraction": args.fault_rate_limit,
             "server_error_fraction": args.fault_server_error,

@@ -33,11 +33,17 @@ from .errors import (
     ExpiredError,
     InvalidInputError,
     JobFailedError,
+    ModelNotFoundError,
     NotFoundError,
     ServerError,
+    Sora2Error,
+    UnknownStatusError,
     error_from_response,
+    with_reconcile_failure,
 )
 from .models import (
+    KNOWN_STATUSES,
+    STATUS_WORDS,
     VARIANT_SUFFIX,
     VARIANTS,
     CreateVideoRequest,
@@ -55,10 +61,11 @@ from .polling import PollPolicy, PollState
 from .pricing import cost_if_known, estimate_cost
 from .progress import ProgressCallback, ProgressEvent
 from .record import RECORD_FILE, JobEntry, JobRecord
-from .retry import RetryPolicy, is_ambiguous, is_retryable_status
+from .retry import RetryPolicy, is_ambiguous, may_resend
 
 log = logging.getLogger("sora2_bridge")
 T = TypeVar("T")
+P = TypeVar("P", Video, VideoList)
 CancelCheck = Callable[[], bool]
 # Clock skew allowed between us and the service when matching a reconciled job to our attempt.
 RECONCILE_SKEW = 5.0
@@ -66,6 +73,13 @@ _DEFAULT = object()
 MAX_LIST_PAGES = 1000
 """The most pages one listing fetches (100,000 videos at the largest page size). A service that keeps saying
 ``has_more`` with ever new cursors would otherwise be paged forever; no real account comes near this."""
+
+
+def _may_have_acted(error: APIError) -> bool:
+    """Whether a job-creating request answered with ``error`` may still have created a job: a transient server
+    failure (the answer may have come after the job was made). A refusal (model not found, invalid request,
+    balance, moderation) created nothing, so it is never looked for in ``list``."""
+    return error.transient and (error.status_code or 0) >= 500
 
 
 def request_key(provider: str, base_url: str, request: CreateVideoRequest) -> str:
@@ -175,13 +189,10 @@ class AsyncSoraClient:
             else:
                 if response.is_success:
                     return response
-                error = error_from_response(response)
-                retry_after = error.retry_after  # type: ignore[attr-defined]
-                retryable = is_retryable_status(response.status_code)
-                if not idempotent and response.status_code != 429:
-                    retryable = False
-                if not retryable:
-                    raise error
+                api_error = error_from_response(response, provider=self.provider)
+                if not may_resend(api_error, idempotent=idempotent):
+                    raise api_error
+                error, retry_after = api_error, api_error.retry_after
             delay = self.retry.delay(attempt, retry_after)
             attempt += 1
             waited = self._clock() - started
@@ -369,10 +380,16 @@ class AsyncSoraClient:
                 started = self._clock()
                 try:
                     data = await self._json("POST", path, idempotent=False, **body)
-                except (httpx.TransportError, ServerError) as exc:
+                except ModelNotFoundError as exc:
+                    if exc.model or not summary.get("model"):
+                        raise
+                    raise exc.for_model(str(summary["model"])) from None
+                except (httpx.TransportError, APIError) as exc:
+                    if isinstance(exc, APIError) and not _may_have_acted(exc):
+                        raise  # the service refused the request: nothing was created, nothing to look for
                     log.warning("%s: no clear answer (%s); checking whether the job was created", kind,
                                 type(exc).__name__)
-                    found = await self._reconcile(intent, matches, started, entry, match_key, cost)
+                    found = await self._reconcile_after(exc, kind, intent, matches, started, entry, match_key, cost)
                     if found is not None:
                         return self._started(found)
                     if attempt + 1 >= self.retry.max_attempts:
@@ -388,6 +405,28 @@ class AsyncSoraClient:
             raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
         finally:
             ledger.close_intent(intent, "failed")  # no-op unless the request ended without a job
+
+    async def _reconcile_after(
+        self, cause: Exception, kind: str, intent: str, *args: Any
+    ) -> Video | None:
+        """:meth:`_reconcile` after ``cause``; if the look-up itself fails, ``cause`` is raised, never hidden.
+
+        The look-up's failure is appended to the message of ``cause`` (the real reason the user must see first).
+        A look-up that could not run leaves it unknown whether a job exists, so nothing is sent again.
+        """
+        try:
+            return await self._reconcile(intent, *args)
+        except AmbiguousJobError:
+            raise  # a finding, not a failure: the candidates are recorded and named
+        except Sora2Error as failure:
+            original = cause if isinstance(cause, Sora2Error) else ConnectionFailedError(
+                f"The {kind} request got no answer ({type(cause).__name__})."
+            )
+            raise with_reconcile_failure(original, failure) from None
+
+    def _parse(self, model: type[P], data: Any) -> P:
+        """Read an answer about jobs: the one place a provider's status words become the contract's."""
+        return model.model_validate(data, context={STATUS_WORDS: self.provider.status_words})
 
     def _started(self, video: Video) -> Video:
         self._started_at[video.id] = self._clock()
@@ -413,14 +452,16 @@ class AsyncSoraClient:
         if video_id is None:
             log.warning("%s: the answer has no usable job id; checking whether the job was created", entry.kind)
             self._ledger.close_intent(intent, "unidentified", answer=data)
-            found = await self._reconcile(intent, matches, started, entry, match_key, cost)
+            unexpected = UnexpectedAnswerError(entry.kind, data, secret=self.config.api_key.get_secret_value())
+            found = await self._reconcile_after(unexpected, entry.kind, intent, matches, started, entry, match_key,
+                                                cost)
             if found is None:
-                raise UnexpectedAnswerError(entry.kind, data, secret=self.config.api_key.get_secret_value())
+                raise unexpected
             return found
         if not self._ledger.record_answer(video_id, data, intent_id=intent, entry=entry):
             log.warning("%s was already claimed by a request whose answer was lost; it is flagged in the record",
                         video_id)
-        video = Video.model_validate(data)  # never raises once the id is usable
+        video = self._parse(Video, data)  # never raises once the id is usable
         self._ledger.set_derived(video, cost(video))
         return video
 
@@ -460,7 +501,7 @@ class AsyncSoraClient:
     async def _retrieve_with_hint(self, video_id: str) -> tuple[Video, float | None]:
         video_id = validate_video_id(video_id)
         data, response = await self._get_json_retrying(f"videos/{video_id}")
-        video = Video.model_validate(_about(video_id, data, "status"))
+        video = self._parse(Video, _about(video_id, data, "status"))
         if self.record is not None:
             self.record.update(video)
         hint = response.headers.get("openai-poll-after-ms")
@@ -477,7 +518,7 @@ class AsyncSoraClient:
         if order not in ("asc", "desc"):
             raise InvalidInputError("order must be 'asc' or 'desc'.", param="order")
         data, _ = await self._get_json_retrying("videos", params=params)
-        return VideoList.model_validate(data)
+        return self._parse(VideoList, data)
 
     async def list(
         self, *, limit: int | None = None, order: str = "desc", max_items: int | None = None
@@ -542,6 +583,7 @@ class AsyncSoraClient:
         if fresh is not None and (first := state.first_wait(start)) > 0:
             # Nothing to learn from a job created a moment ago: it is queued.
             await self._sleep_cancellable(first, should_cancel, video_id)
+        unknown: tuple[str, float] | None = None  # a status word nobody knows, and when it was first seen
         while True:
             self._check_cancel(should_cancel, video_id)
             video, hint = await self._retrieve_with_hint(video_id)
@@ -551,6 +593,7 @@ class AsyncSoraClient:
                 on_progress(ProgressEvent(video_id, video.status, video.progress, now - start, state.eta()))
             if video.is_terminal:
                 return video
+            unknown = self._unknown_status(video_id, unknown, video.status, now)
             interval = state.next_interval(hint)
             if limit is not None and now - start + interval > limit:  # type: ignore[operator]
                 remaining = max(0.0, limit - (now - start))  # type: ignore[operator]
@@ -558,6 +601,21 @@ class AsyncSoraClient:
                     raise WaitTimeoutError(video_id, now - start, video.status, video.progress)
                 interval = remaining
             await self._sleep_cancellable(interval, should_cancel, video_id)
+
+    def _unknown_status(
+        self, video_id: str, seen: tuple[str, float] | None, status: str, now: float
+    ) -> tuple[str, float] | None:
+        """Track a status word that is not the contract's; raise once the same one has lasted too long."""
+        if status in KNOWN_STATUSES:
+            return None
+        if seen is None or seen[0] != status:
+            log.warning("job reports the unknown status %r; waiting at most %ss for a known one", status,
+                        self.poll_policy.unknown_status_limit)
+            return status, now
+        limit = self.poll_policy.unknown_status_limit
+        if limit is not None and now - seen[1] >= limit:
+            raise UnknownStatusError(video_id, status, now - seen[1])
+        return seen
 
     async def wait(self, video_id: str, **kwargs: Any) -> Video:
         """Like :meth:`poll`, but a failed job raises :class:`JobFailedError` with the service's code and message."""
@@ -629,7 +687,7 @@ class AsyncSoraClient:
                 ) as response:
                     if not response.is_success:
                         await response.aread()
-                        raise error_from_response(response)
+                        raise error_from_response(response, provider=self.provider)
                     size = await stream_to_file(response, dest, report, media=VARIANT_MEDIA[variant])
                     log.info("downloaded %s (%d bytes) to %s", video_id, size, dest)
                 break

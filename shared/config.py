@@ -7,6 +7,11 @@ leaks). The user config file lives in the platform's config folder, e.g. ``~/.co
     provider = "cometapi"
     [keys]
     cometapi = "sk-..."
+    # A model the provider added or renamed, or a price that changed (merged over the built-in table):
+    [providers.cometapi.models."sora-2-pro"]
+    price_per_second = 0.30        # or a table by size: { "1280x720" = 0.30, "1792x1024" = 0.50 }
+    sizes = ["1280x720", "720x1280", "1792x1024", "1024x1792"]
+    seconds = [4, 8, 12]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from .errors import ConfigurationError
-from .providers import DEFAULT_PROVIDER, Provider, get_provider
+from .providers import DEFAULT_PROVIDER, ModelSpec, Provider, get_provider
 from .redact import is_plain_key, register_secret
 
 APP_NAME = "sora2-bridge"
@@ -116,6 +121,45 @@ def _check_key(key: str, source: str) -> str:
     return key
 
 
+def _model_override(spec: Provider, name: str, entry: Any, where: str) -> ModelSpec:
+    """One ``[providers.P.models.NAME]`` table as a model spec, merged over the built-in entry of that name."""
+    if not isinstance(entry, dict) or set(entry) - {"price_per_second", "sizes", "seconds", "description"}:
+        raise ConfigurationError(
+            f"{where} must be a table with price_per_second, sizes and seconds (and optionally description)."
+        )
+    base = spec.model(name)
+    try:
+        sizes = tuple(str(v) for v in entry.get("sizes", base.sizes if base else spec.all_sizes))
+        seconds = tuple(str(int(v)) for v in entry.get("seconds", base.seconds if base else spec.all_seconds))
+        price = entry.get("price_per_second", base.price_per_second if base else None)
+        if price is None:
+            raise ValueError("price_per_second is missing")
+        prices = ({str(k): float(v) for k, v in price.items()} if isinstance(price, dict)
+                  else dict.fromkeys(sizes, float(price)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{where}: {exc}. Write e.g. price_per_second = 0.10, sizes = [\"720x1280\"], seconds = [4, 8]."
+        ) from None
+    if not sizes or not seconds or not prices or any(p < 0 for p in prices.values()):
+        raise ConfigurationError(f"{where}: sizes and seconds must not be empty, prices not negative.")
+    return ModelSpec(name, sizes, seconds, prices, str(entry.get("description", base.description if base else "")),
+                     source=f"your config file ({where})")
+
+
+def model_overrides(spec: Provider, providers_table: Any, path: Path) -> dict[str, ModelSpec]:
+    """The models the user's config file adds to or replaces in ``spec``'s table."""
+    if providers_table is None:
+        return {}
+    mine = providers_table.get(spec.name) if isinstance(providers_table, dict) else None
+    models = mine.get("models", {}) if isinstance(mine, dict) else {}
+    if not isinstance(models, dict):
+        raise ConfigurationError(f"[providers.{spec.name}.models] in {path} must be a table of models.")
+    return {
+        name: _model_override(spec, name, entry, f"[providers.{spec.name}.models.{name}] in {path}")
+        for name, entry in models.items()
+    }
+
+
 class ClientConfig(BaseModel):
     """Everything a client needs to reach one provider. Safe to print: the key is a SecretStr."""
 
@@ -125,6 +169,8 @@ class ClientConfig(BaseModel):
     base_url: str
     api_key: SecretStr
     max_concurrent_jobs: int = 2
+    # Models the user's config file adds to or replaces in the provider's table.
+    models: dict[str, ModelSpec] = {}
 
     def model_post_init(self, context: Any) -> None:
         """However a config is built, its key is from now on removed from errors and logs."""
@@ -133,7 +179,7 @@ class ClientConfig(BaseModel):
 
     @property
     def provider_spec(self) -> Provider:
-        return get_provider(self.provider)
+        return get_provider(self.provider).with_models(self.models)
 
 
 def resolve_config(
@@ -182,8 +228,11 @@ def resolve_config(
                 "To try everything without a key, use the local simulator: --simulate."
             )
         key = LOCAL_PLACEHOLDER_KEY
+    # The simulator (no key) must start even with a broken config file, so its table is not read from it.
+    overrides = model_overrides(spec, file_conf.get("providers"), config_file_path(env)) if spec.needs_key else {}
     return ClientConfig(
         provider=spec.name,
+        models=overrides,
         base_url=url,
         api_key=SecretStr(_check_key(str(key), source)),
         max_concurrent_jobs=spec.max_concurrent_jobs,

@@ -8,6 +8,7 @@ scrubbed when the exception is built, so no front end can forget to.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -48,7 +49,13 @@ class ConfigurationError(Sora2Error):
 
 
 class APIError(Sora2Error):
-    """The service answered with an HTTP error. Carries the service's own code, param and request id."""
+    """The service answered with an HTTP error. Carries the service's own code, param and request id.
+
+    ``transient`` says whether sending the same request again can help; :data:`ERROR_TABLE` decides it from what
+    the service said, the class only gives the default for errors built in code.
+    """
+
+    transient = False
 
     def __init__(
         self,
@@ -60,7 +67,10 @@ class APIError(Sora2Error):
         type: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        transient: bool | None = None,
     ) -> None:
+        if transient is not None:
+            self.transient = transient
         self.message = message
         self.status_code = status_code
         self.code = code
@@ -98,8 +108,60 @@ class AuthenticationError(APIError):
         return "check the API key in SORA2_API_KEY (or the provider's variable) and the provider/base URL."
 
 
+class InsufficientBalanceError(APIError):
+    """The account has no balance or quota left. Not a key problem: the key was accepted, the money is missing."""
+
+    def hint(self) -> str:
+        return ("the account has no balance left for this: top up your balance at the provider (or raise its "
+                "quota), then try again; the API key is fine.")
+
+
 class BadRequestError(APIError):
     """400/404/409/422: the service refused the request as sent."""
+
+
+class InvalidRequestError(BadRequestError):
+    """The service says the request itself is invalid, whatever HTTP status it chose (CometAPI sends some as 500)."""
+
+    def hint(self) -> str:
+        return ("the service refused the request as sent; sending it again unchanged will not help: "
+                "change what it names.")
+
+
+class ModelNotFoundError(BadRequestError):
+    """The provider has no model (or no route, "channel") by this name. Retrying cannot help.
+
+    ``model`` is read from the service's message when it names one, else set by the client from the request;
+    ``provider`` (a :class:`~.providers.Provider`, when known) supplies the documented model names for the hint.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, provider: Any = None, **kwargs: Any) -> None:
+        self.model = model or _model_in(message)
+        self.provider = provider
+        super().__init__(message, **kwargs)
+
+    def for_model(self, model: str) -> ModelNotFoundError:
+        """The same error naming ``model`` (the client knows what it asked for when the message does not say)."""
+        return ModelNotFoundError(
+            self.message, model=model, provider=self.provider, status_code=self.status_code, code=self.code,
+            param=self.param, type=self.type, request_id=self.request_id, retry_after=self.retry_after,
+        )
+
+    def hint(self) -> str:
+        name = f"model {self.model!r}" if self.model else "the model"
+        choose = ("choose another with --model (sora2), the node's model input (ComfyUI) or the model parameter "
+                  "(MCP)")
+        if self.provider is None:
+            return f"the provider does not offer {name}; a retry cannot help: {choose}."
+        known = ", ".join(self.provider.models)
+        text = f"{self.provider.name} does not offer {name} (its documented models: {known}); {choose}."
+        if self.model and self.provider.model(self.model) is not None:
+            from .config import config_file_path  # config imports this module
+
+            text += (f" Our table lists {self.model} for {self.provider.name}, so the table may be out of date: "
+                     f"if the provider renamed it, add the new name to {config_file_path()} as "
+                     f"[providers.{self.provider.name}.models.NAME] with price_per_second, sizes and seconds.")
+        return text
 
 
 class NotFoundError(BadRequestError):
@@ -133,16 +195,22 @@ class EndpointNotFoundError(BadRequestError):
 
 
 class ContentPolicyError(BadRequestError):
+    HINT = "the prompt or image was blocked by moderation; rephrase it (no real people, no copyrighted characters)."
+
     def hint(self) -> str:
-        return "the prompt or image was blocked by moderation; rephrase it (no real people, no copyrighted characters)."
+        return self.HINT
 
 
 class RateLimitError(APIError):
+    transient = True
+
     def hint(self) -> str:
         return "the provider is rate limiting; wait and retry, or run fewer jobs at once."
 
 
 class ServerError(APIError):
+    transient = True
+
     def hint(self) -> str:
         return "the service had a transient failure; retrying later usually works."
 
@@ -158,11 +226,14 @@ class JobFailedError(Sora2Error):
         self.video_id = video_id
         self.code = code
         self.message = message or "no message"
-        super().__init__(f"Video {video_id} failed: {self.message}" + (f" (code={code})" if code else ""))
+        text = f"Video {video_id} failed: {self.message}" + (f" (code={code})" if code else "")
+        if self.is_content_policy:
+            text += f" - {ContentPolicyError.HINT}"
+        super().__init__(text)
 
     @property
     def is_content_policy(self) -> bool:
-        return bool(self.code) and any(w in self.code for w in ("moderation", "policy", "safety"))
+        return is_content_policy(self.code, self.message)
 
 
 class ExpiredError(Sora2Error):
@@ -185,6 +256,23 @@ class WaitTimeoutError(Sora2Error):
         )
 
 
+class UnknownStatusError(Sora2Error):
+    """The job kept reporting a status word nobody maps (another vendor's model on the same route, a new word).
+
+    Waiting for it to become ``completed`` could last until the overall deadline for nothing, so the wait ends
+    after a bounded time and quotes the word; the job stays in the local record.
+    """
+
+    def __init__(self, video_id: str, status: str, waited: float) -> None:
+        self.video_id = video_id
+        self.status = status
+        super().__init__(
+            f"Stopped waiting for {video_id}: the service has reported the status {status!r}, which this client does "
+            f"not know, for {waited:.0f}s. The job is kept in the local record: check it with `sora2 status "
+            f"{video_id}`; if the model is not a Sora model, choose one (e.g. --model sora-2)."
+        )
+
+
 class CancelledError(Sora2Error):
     """The caller cancelled the wait. The service has no cancel: the job keeps running and stays recorded."""
 
@@ -196,6 +284,37 @@ class CancelledError(Sora2Error):
 
 class DownloadError(Sora2Error):
     """A download failed after its retries (truncated, reset, wrong type)."""
+
+
+def with_reconcile_failure(original: Sora2Error, failure: BaseException) -> Sora2Error:
+    """``original`` with a sentence saying that looking for the job it may have created failed too.
+
+    The user must see the error that caused the look-up first (it names the real cause); the look-up's own failure
+    comes after it, with what it means: a job may exist, so check before sending the request again.
+    """
+    original.args = (
+        f"{original} Looking for a job this request may have created also failed ({failure}); a job may exist: "
+        "check `sora2 list` before sending the request again.",
+    )
+    return original
+
+
+_POLICY_WORDS = ("moderation", "content_policy", "content policy", "safety", "policy")
+
+
+def is_content_policy(code: str | None, message: str | None) -> bool:
+    """True when a failure is about moderation, by its code or by its message (CometAPI's code may be null)."""
+    text = f"{code or ''} {message or ''}".lower()
+    return any(w in text for w in _POLICY_WORDS)
+
+
+_MODEL_NAMED = re.compile(r"\bmodel[\s:]+[`'\"]?([A-Za-z0-9][\w.\-:/]*)", re.IGNORECASE)
+
+
+def _model_in(message: str) -> str | None:
+    """The model a message names ("... for group default and model sora-2-all (distributor)", "The model `x`...")."""
+    match = _MODEL_NAMED.search(message or "")
+    return match.group(1).rstrip(".") if match else None
 
 
 def _retry_after_seconds(headers: httpx.Headers) -> float | None:
@@ -218,9 +337,6 @@ def _retry_after_seconds(headers: httpx.Headers) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
-
-
-_POLICY_WORDS = ("moderation", "content_policy", "safety", "policy")
 
 
 # Paths under ``videos/`` that are endpoints, not video ids.
@@ -266,47 +382,131 @@ def _is_video_not_found(url: httpx.URL | None, err: Any) -> bool:
     return split is not None and bool(split[1]) and split[1][0] not in _COLLECTION_PATHS
 
 
-def error_from_response(response: httpx.Response, body: Any = None) -> APIError:
-    """Map an HTTP error response to the matching exception. The one place status codes become classes.
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of :data:`ERROR_TABLE`: which answers it covers, the class they become, whether a retry can help.
 
-    Service text is redacted before it is cut to an excerpt, so a key near the cut cannot survive in part.
+    An empty ``statuses`` or ``providers`` covers every one. A row with ``codes``, ``types`` or ``words`` needs one
+    of them to match: the ``error.code``, the ``error.type`` or a phrase of the message (all compared lower-case).
+    """
+
+    cls: type[APIError]
+    transient: bool
+    statuses: frozenset[int] = frozenset()
+    codes: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    words: tuple[str, ...] = ()
+    providers: frozenset[str] = frozenset()
+
+    def matches(self, status: int, code: str, etype: str, message: str, provider: str | None) -> bool:
+        if self.statuses and status not in self.statuses:
+            return False
+        if self.providers and provider not in self.providers:
+            return False
+        if not (self.codes or self.types or self.words):
+            return True
+        text = f"{code} {etype} {message}"
+        return code in self.codes or etype in self.types or any(w in text for w in self.words)
+
+
+def _rule(cls: type[APIError], transient: bool, **kw: Any) -> ErrorRule:
+    return ErrorRule(cls, transient, **{k: (v if k == "words" else frozenset(v)) for k, v in kw.items()})
+
+
+_4XX_REQUEST = frozenset(range(400, 500)) - {401, 403, 404, 429}
+# What the service says decides before what HTTP status it chose: CometAPI answers an unknown model with 503 and
+# some validation errors with 500, neither of which a retry can fix. The first matching row wins.
+ERROR_TABLE: tuple[ErrorRule, ...] = (
+    _rule(ModelNotFoundError, False, codes={"model_not_found"}, words=("no available channel",)),
+    _rule(InsufficientBalanceError, False,
+          codes={"insufficient_quota", "insufficient_user_quota", "insufficient_balance", "quota_exceeded"},
+          words=("quota is not enough", "insufficient balance", "insufficient credit", "insufficient quota",
+                 "exceeded your current quota", "not enough balance", "balance is not enough")),
+    _rule(ContentPolicyError, False, statuses=_4XX_REQUEST, codes=set(), words=_POLICY_WORDS),
+    _rule(InvalidRequestError, False, codes={"invalid_request"}),
+    _rule(InvalidRequestError, False, statuses=range(500, 600), types={"invalid_request_error"}),
+    _rule(AuthenticationError, False, statuses={401, 403}),
+    _rule(RateLimitError, True, statuses={429}),
+    _rule(BadRequestError, True, statuses={408, 409}),
+    _rule(ServerError, True, statuses={500, 502, 503, 504}),
+    _rule(ServerError, False, statuses=range(505, 600)),
+    _rule(ServerError, False, statuses={501}),
+    _rule(NotFoundError, False, statuses={404}),
+    _rule(BadRequestError, False),
+)
+
+
+def classify(status: int, code: str | None, etype: str | None, message: str,
+             provider: str | None = None) -> ErrorRule:
+    """The row of :data:`ERROR_TABLE` an error answer falls under (the last row matches everything)."""
+    args = (status, (code or "").lower(), (etype or "").lower(), (message or "").lower(), provider)
+    return next(rule for rule in ERROR_TABLE if rule.matches(*args))
+
+
+_REQUEST_ID_IN_TEXT = re.compile(r"\s*\(request id: ?([^)]*)\)", re.IGNORECASE)
+
+
+def _error_fields(body: Any) -> dict[str, Any] | None:
+    """The error object of an answer: ``{"error": {...}}``, a flat ``{"code", "message"}`` body, or None."""
+    if not isinstance(body, dict):
+        return None
+    err = body.get("error")
+    if isinstance(err, dict):
+        return err
+    if isinstance(err, str) and err:
+        return {"message": err, "code": body.get("code"), "type": body.get("type")}
+    if "message" in body and ("code" in body or "type" in body or len(body) <= 3):
+        return body  # CometAPI's flat answers, e.g. {"code": null, "message": "user quota is not enough"}
+    return None
+
+
+def split_request_id(message: str, header: str | None) -> tuple[str, str | None]:
+    """The message without its "(request id: ...)" and the request id: from the header, else from that text."""
+    found = _REQUEST_ID_IN_TEXT.search(message)
+    if found is None:
+        return message, header or None
+    cleaned = (message[: found.start()] + message[found.end():]).strip()
+    return cleaned, header or found.group(1).strip() or None
+
+
+def error_from_response(response: httpx.Response, body: Any = None, *, provider: Any = None) -> APIError:
+    """Map an HTTP error response to the matching exception, through :data:`ERROR_TABLE`.
+
+    ``provider`` (a :class:`~.providers.Provider`) lets a row apply to one provider and lets a model error list
+    that provider's models. Service text is redacted before it is cut to an excerpt, so a key near the cut cannot
+    survive in part.
     """
     if body is None:
         try:
             body = response.json()
         except ValueError:
             body = None
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict):
+    err = _error_fields(body)
+    if err is not None:
         message = str(err.get("message") or "")
         code, param, etype = err.get("code"), err.get("param"), err.get("type")
     else:
         text = redact(response.text)[:300] if response.content else ""
         message, code, param, etype = (text or response.reason_phrase or "error"), None, None, None
+    message, request_id = split_request_id(message, response.headers.get("x-request-id"))
     status = response.status_code
-    kwargs = dict(
+    code = str(code) if code not in (None, "") else None
+    etype = str(etype) if etype not in (None, "") else None
+    rule = classify(status, code, etype, message, getattr(provider, "name", None))
+    kwargs: dict[str, Any] = dict(
         status_code=status,
-        code=str(code) if code is not None else None,
-        param=str(param) if param is not None else None,
-        type=str(etype) if etype is not None else None,
-        request_id=response.headers.get("x-request-id"),
+        code=code,
+        param=str(param) if param not in (None, "") else None,
+        type=etype,
+        request_id=request_id,
         retry_after=_retry_after_seconds(response.headers),
+        transient=rule.transient,
     )
-    lowered = f"{code} {etype} {message}".lower()
-    if status in (401, 403):
-        cls: type[APIError] = AuthenticationError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        cls = ServerError
-    elif status == 404:
+    message = message or f"HTTP {status}"
+    if rule.cls is ModelNotFoundError:
+        return ModelNotFoundError(message, provider=provider, **kwargs)
+    if rule.cls is NotFoundError:
         url = _request_url(response)
         if url is not None and not _is_video_not_found(url, err):
-            base = _base_of(url)
-            return EndpointNotFoundError(message or f"HTTP {status}", base_url=base, **kwargs)  # type: ignore[arg-type]
-        cls = NotFoundError
-    elif any(w in lowered for w in _POLICY_WORDS):
-        cls = ContentPolicyError
-    else:
-        cls = BadRequestError
-    return cls(message or f"HTTP {status}", **kwargs)  # type: ignore[arg-type]
+            return EndpointNotFoundError(message, base_url=_base_of(url), **kwargs)
+    return rule.cls(message, **kwargs)

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
 from .errors import InvalidInputError
 from .providers import Provider
@@ -19,6 +19,7 @@ from .providers import Provider
 MAX_PROMPT_CHARS = 32000
 IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
 TERMINAL_STATUSES = ("completed", "failed")
+KNOWN_STATUSES = ("queued", "in_progress", *TERMINAL_STATUSES)
 Variant = Literal["video", "thumbnail", "spritesheet"]
 VARIANTS: tuple[str, ...] = ("video", "thumbnail", "spritesheet")
 VARIANT_SUFFIX = {"video": ".mp4", "thumbnail": ".webp", "spritesheet": ".jpg"}
@@ -95,11 +96,19 @@ def _error(v: Any) -> dict[str, Any] | None:
     return {"code": None, "message": _text(v)} if isinstance(v, str) else None
 
 
-def status_of(answer: dict[str, Any]) -> str:
-    """The status word of an answer as given (unknown words stay), "queued" if absent, "unknown" if unreadable."""
+def status_of(answer: dict[str, Any], words: dict[str, str] | None = None) -> str:
+    """The status of an answer: "queued" if absent, "unknown" if unreadable; otherwise its word, mapped to the
+    contract's through ``words`` (a provider's ``status_words``, case-insensitive) when given. Unknown words stay."""
     if "status" not in answer:
         return "queued"
-    return _text(answer["status"]) or UNKNOWN_STATUS
+    word = _text(answer["status"])
+    if not word:
+        return UNKNOWN_STATUS
+    return words.get(word.strip().lower(), word) if words else word
+
+
+STATUS_WORDS = "status_words"
+"""The validation-context key for a provider's status words: ``Video.model_validate(data, context=...)``."""
 
 
 # How each declared field of a Video is read from an answer: a value of the wrong type becomes the default.
@@ -141,14 +150,15 @@ class Video(_Lenient):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _read_leniently(cls, data: Any, handler: Any) -> Any:
+    def _read_leniently(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or usable_id(data.get("id")) is None:
             return handler(data)  # refused: nothing can be recorded without an id
-        clean = {k: v for k, v in data.items() if k not in _READERS}
+        # Extra keys are kept as text that can be stored (a lone surrogate in a key would fail the whole answer).
+        clean = {_text(k) or k: v for k, v in data.items() if k not in _READERS}
         clean.update({k: read(data[k]) for k, read in _READERS.items() if k in data})
         clean = {k: v for k, v in clean.items() if v is not None or k not in _READERS}
         clean["id"] = usable_id(data["id"])
-        clean["status"] = status_of(data)
+        clean["status"] = status_of(data, (info.context or {}).get(STATUS_WORDS))
         video = handler(clean)
         video._raw = data
         return video

@@ -44,6 +44,9 @@ class PollPolicy:
     min_history: int = 5
     # Total wait before giving up (the job keeps running and stays recorded); None waits forever.
     deadline: float | None = 3600.0
+    # How long the same status word nobody knows may last before the wait ends (another vendor's model, a new
+    # word): polling it until the deadline would only tell us the same thing for an hour. None waits on.
+    unknown_status_limit: float | None = 600.0
 
 
 @dataclass

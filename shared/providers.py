@@ -8,7 +8,7 @@ means a new reseller or a new clip length is a data change, not a code change. U
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SIZES_720P = ("720x1280", "1280x720")
 SIZES_TALL_WIDE = ("1024x1792", "1792x1024")
@@ -18,15 +18,28 @@ SECONDS_CLASSIC = ("4", "8", "12")
 SECONDS_2026 = ("4", "8", "12", "16", "20")
 
 
+# The contract's status words, each meaning itself whatever its case.
+STANDARD_STATUS_WORDS = {w: w for w in ("queued", "in_progress", "completed", "failed")}
+# Status words of other vendors' models that CometAPI serves on the same /v1/videos route (its own reference and
+# real answers recorded by its users: SUBMITTED, IN_PROGRESS, SUCCESS, FAILED, ERROR, error).
+RELAY_STATUS_WORDS = {
+    **STANDARD_STATUS_WORDS,
+    "submitted": "queued",
+    "success": "completed",
+    "error": "failed",
+}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What one model accepts, and its price in USD per second of output by size."""
+    """What one model accepts, and its price in USD per second of output by size (``source``: where documented)."""
 
     name: str
     sizes: tuple[str, ...]
     seconds: tuple[str, ...]
     price_per_second: dict[str, float]
     description: str = ""
+    source: str = ""
 
     def price_for(self, size: str) -> float:
         if size in self.price_per_second:
@@ -50,9 +63,15 @@ class Provider:
     initial_poll_interval: float = 8.0
     notes: str = ""
     aliases: dict[str, str] = field(default_factory=dict)
+    # Status word (lower-case) -> the contract's word; matched case-insensitively, unknown words stay as they are.
+    status_words: dict[str, str] = field(default_factory=lambda: dict(STANDARD_STATUS_WORDS))
 
     def model(self, name: str) -> ModelSpec | None:
         return self.models.get(self.aliases.get(name, name))
+
+    def with_models(self, overrides: dict[str, ModelSpec]) -> Provider:
+        """This provider with models added or replaced (the user's config file; see ``config.model_overrides``)."""
+        return replace(self, models={**self.models, **overrides}) if overrides else self
 
     @property
     def all_sizes(self) -> tuple[str, ...]:
@@ -90,12 +109,34 @@ _SORA2_HD = ModelSpec(
     "sora-2-hd", SIZES_720P + SIZES_TALL_WIDE, SECONDS_2026, _flat(0.16, SIZES_720P + SIZES_TALL_WIDE), "CometAPI HD"
 )
 
+# CometAPI's models. Model names and prices there change over time; a model_not_found answer for one of these says
+# the table may be out of date, and the user's config file can add or replace entries.
+_COMET_SORA2 = replace(
+    _SORA2,
+    # $0.10/s: the seed's price, also on CometAPI's model page mirror (dev.gocometapi.com); its main model page
+    # showed $0.08/s in 2026. Sizes and 4-20 s: apidoc.cometapi.com/api/video/sora-2/create (2026).
+    source="seed price $0.10/s (CometAPI model page mirror); sizes and seconds from CometAPI's create reference",
+)
+_COMET_SORA2_HD = replace(
+    _SORA2_HD,
+    # $0.16/s: the seed's price. The name was documented only on CometAPI's chat-completions route (Oct 2025),
+    # retired on 2025-11-11; whether /v1/videos still accepts it is unknown (expect model_not_found).
+    source="seed price $0.16/s; documented on CometAPI's chat route (Oct 2025), retired 2025-11-11",
+)
+_COMET_SORA2_PRO = replace(
+    _SORA2_PRO,
+    # $0.30/s at 720p and $0.50/s at 1024x1792 / 1792x1024: CometAPI's blog price table (sora-2-pro-api);
+    # the model and its sizes: apidoc.cometapi.com/api/video/sora-2/official/create-video.
+    source="CometAPI blog price table; model and sizes from CometAPI's create reference",
+)
+
 COMETAPI = Provider(
     name="cometapi",
     base_url="https://api.cometapi.com/v1",
     key_env=("SORA2_API_KEY", "COMETAPI_KEY"),
-    models={m.name: m for m in (_SORA2, _SORA2_HD, _SORA2_PRO)},
+    models={m.name: m for m in (_COMET_SORA2, _COMET_SORA2_HD, _COMET_SORA2_PRO)},
     notes="The default provider. Prices from the project brief (sora-2 $0.10/s, sora-2-hd $0.16/s); check your plan.",
+    status_words=RELAY_STATUS_WORDS,
 )
 
 OPENAI = Provider(
@@ -117,6 +158,7 @@ CUSTOM = Provider(
     key_env=("SORA2_API_KEY",),
     models={m.name: m for m in (_SORA2, _SORA2_HD, _SORA2_PRO)},
     notes="Any base URL that speaks the /v1/videos contract (set SORA2_BASE_URL).",
+    status_words=RELAY_STATUS_WORDS,
 )
 
 LOCAL = Provider(

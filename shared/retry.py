@@ -1,8 +1,9 @@
 """When to try again, and how long to wait: one policy shared by every request the client sends.
 
-Retries cover 408/409/429/5xx answers and transport failures, with jittered exponential backoff capped both in
-attempts and in total waiting time, and the server's ``Retry-After`` / ``retry-after-ms`` taking precedence (capped
-at 120 s, as the official SDK does). Whether a *transport* failure may be retried depends on whether the request
+Retries cover the answers the error table calls transient (``errors.ERROR_TABLE``: by what the service says, not
+only by its HTTP status, so a 503 "model_not_found" is not retried) and transport failures, with jittered
+exponential backoff capped both in attempts and in total waiting time, and the server's ``Retry-After`` /
+``retry-after-ms`` taking precedence (capped at 120 s, as the official SDK does). Whether a *transport* failure may be retried depends on whether the request
 could have reached the service: a refused connection is always safe, a read timeout after a create is not (the job
 may exist and be billed), which is why :func:`is_ambiguous` exists.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+from .errors import APIError
+
 MAX_SERVER_WAIT = 120.0
 
 
@@ -37,8 +39,10 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
-def is_retryable_status(status: int) -> bool:
-    return status in RETRYABLE_STATUSES
+def may_resend(error: APIError, *, idempotent: bool) -> bool:
+    """Whether to send the request again after ``error``: only a transient one, and a job-creating request only
+    after a 429 (refused before anything was done; any other answer may have come after the job was made)."""
+    return error.transient and (idempotent or error.status_code == 429)
 
 
 def never_sent(exc: httpx.TransportError) -> bool:

@@ -57,9 +57,15 @@ def sim_media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sim_config(sim_media_dir: Path) -> SimulatorConfig:
+def dialect() -> str:
+    """Whose error shapes the simulator answers in; the fault suites run in "openai" and "cometapi" (see below)."""
+    return "openai"
+
+
+@pytest.fixture
+def sim_config(sim_media_dir: Path, dialect: str) -> SimulatorConfig:
     """Instant renders, session-wide media cache. Fields may be changed in a test: the simulator reads them live."""
-    return SimulatorConfig(instant=True, media_dir=sim_media_dir)
+    return SimulatorConfig(instant=True, media_dir=sim_media_dir, dialect=dialect)
 
 
 @pytest.fixture
@@ -118,6 +124,16 @@ class Fault:
     error_words: tuple[str, ...] | None = None
     at: str = "create"
     prompt_suffix: str = ""
+    # Words that only the OpenAI dialect carries (CometAPI's moderation failures have no code).
+    openai_words: tuple[str, ...] = ()
+    # Also run against the simulator's CometAPI dialect in the slower node and MCP suites (the CLI suite runs
+    # every fault in both): the faults whose answers differ between the dialects.
+    dialect_sensitive: bool = False
+
+    def words(self, dialect: str) -> tuple[str, ...] | None:
+        if self.error_words is None:
+            return None
+        return self.error_words + (self.openai_words if dialect == "openai" else ())
 
     def apply(self, sim, stage: str) -> None:
         if stage == self.at:
@@ -128,19 +144,27 @@ class Fault:
 
 
 FAULTS: tuple[Fault, ...] = (
-    Fault("429 storm with Retry-After", {"rate_limit_next": 4, "retry_after_seconds": 0.2}),
-    Fault("500 then recovery", {"server_error_next": 2, "server_error_status": 500}),
+    Fault("429 storm with Retry-After", {"rate_limit_next": 4, "retry_after_seconds": 0.2}, dialect_sensitive=True),
+    Fault("500 then recovery", {"server_error_next": 2, "server_error_status": 500}, dialect_sensitive=True),
     Fault("502 bad gateway", {"server_error_next": 2, "server_error_status": 502}),
-    Fault("503 overloaded", {"server_error_next": 2, "server_error_status": 503}),
+    Fault("503 overloaded", {"server_error_next": 2, "server_error_status": 503}, dialect_sensitive=True),
     Fault("connection dropped mid-download", {"drop_download_next": 1}, at="download"),
     Fault("truncated body", {"truncate_download_next": 1}, at="download"),
     Fault("malformed JSON", {"malformed_json_next": 1}, at="download"),
     Fault("create response lost", {"lose_create_next": 1}),
-    Fault("content-policy failure", {}, error_words=("moderation_blocked",), prompt_suffix=" __policy__"),
-    Fault("content expired", {}, error_words=("expired",), at="expired"),
+    Fault("content-policy failure", {}, error_words=("moderation",), openai_words=("moderation_blocked",),
+          prompt_suffix=" __policy__", dialect_sensitive=True),
+    Fault("content expired", {}, error_words=("expired",), at="expired", dialect_sensitive=True),
 )
+# The CLI suite (fast, in-process) runs every fault in both dialects; the node and MCP suites add the CometAPI
+# dialect only for the faults whose answers differ, to keep their run time reasonable.
+FULL_DIALECT_SUITES = ("test_cli_faults",)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "fault" in metafunc.fixturenames:
-        metafunc.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+        full = metafunc.module.__name__.rsplit(".", 1)[-1] in FULL_DIALECT_SUITES
+        cases = [(f, "openai") for f in FAULTS] + [
+            (f, "cometapi") for f in FAULTS if full or f.dialect_sensitive
+        ]
+        metafunc.parametrize(("fault", "dialect"), cases, ids=[f"{f.name}-{d}" for f, d in cases])

@@ -15,6 +15,7 @@ import binascii
 import math
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import InvalidInputError
 from ..media import probe_image
 from ..models import IMAGE_MIME_TYPES, MAX_PROMPT_CHARS, VARIANTS, parse_size
-from ..providers import LOCAL
+from ..providers import COMETAPI, LOCAL
 from .faults import FaultConfig
 from .progress import check_profile
 from .store import Job, SimulatorConfig, SimulatorState
@@ -63,9 +64,39 @@ class ApiError(Exception):
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
         self.headers = headers or {}
 
-    def response(self) -> JSONResponse:
+    def response(self, dialect: str = "openai") -> JSONResponse:
+        """The error as the service answers it; ``dialect="cometapi"`` in CometAPI's own shapes (see
+        :func:`_cometapi_error`)."""
+        if dialect == "cometapi":
+            status, body = _cometapi_error(self)
+            return JSONResponse(body, status_code=status, headers=self.headers)
         body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
         return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+# Codes of a request the service refused as invalid; CometAPI can answer those with HTTP 500 "invalid_request".
+_VALIDATION_CODES = frozenset(
+    {"invalid_value", "invalid_type", "missing_required_parameter", "string_below_min_length",
+     "string_above_max_length"}
+)
+COMETAPI_QUOTA_MESSAGE = "user quota is not enough"
+
+
+def _cometapi_error(exc: ApiError) -> tuple[int, dict[str, Any]]:
+    """Status and body in CometAPI's dialect (docs/videos-api.md, "CometAPI as it really answers").
+
+    The request id sits inside the message (no x-request-id header), the type is ``comet_api_error``, empty
+    param and code are "", validation errors come as HTTP 500 ``invalid_request`` and a balance error is a flat
+    403 body without the ``error`` wrapper.
+    """
+    if exc.code == "insufficient_quota":
+        return 403, {"code": None, "message": COMETAPI_QUOTA_MESSAGE}
+    status, code = exc.status, exc.code or ""
+    if status == 400 and code in _VALIDATION_CODES:
+        status, code = 500, "invalid_request"
+    request_id = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
+    return status, {"error": {"code": code, "message": f"{exc.message} (request id: {request_id})",
+                              "type": "comet_api_error", "param": exc.param or ""}}
 
 
 class ConnectionAborted(httpx.RemoteProtocolError):
@@ -184,15 +215,24 @@ def _choice(body: dict[str, Any], param: str, default: str, allowed: tuple[str, 
     return value
 
 
-def _model(body: dict[str, Any]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """The model and its sizes/seconds; an unknown name passes with the union of all known models' values."""
+def _model(body: dict[str, Any], dialect: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The model and its sizes/seconds. An unknown name passes with the union of all known models' values, except
+    in CometAPI's dialect, which has no channel for a model outside its table (503 ``model_not_found``)."""
+    table = COMETAPI if dialect == "cometapi" else LOCAL
     model = body.get("model", LOCAL.default_model)
     if not isinstance(model, str):
         raise _type_error("model", "a string", model)
     if not model.strip():
         raise ApiError(400, "Invalid 'model': the model name must not be empty.", param="model", code="invalid_value")
-    spec = LOCAL.model(model)
-    return model, (spec.sizes if spec else LOCAL.all_sizes), (spec.seconds if spec else LOCAL.all_seconds)
+    spec = table.model(model)
+    if spec is None and dialect == "cometapi":
+        raise ApiError(
+            503,
+            f"no available channel for group default and model {model} (distributor)",
+            type="comet_api_error",
+            code="model_not_found",
+        )
+    return model, (spec.sizes if spec else table.all_sizes), (spec.seconds if spec else table.all_seconds)
 
 
 async def _reference(value: Any, multipart: bool, size: str) -> bytes:
@@ -322,13 +362,15 @@ class _LostResponse(Response):
 
 
 class _RequestId:
-    """Pure ASGI middleware: every response carries ``x-request-id: req_<hex>``, like the service's."""
+    """Pure ASGI middleware: every response carries ``x-request-id: req_<hex>``, like OpenAI's (CometAPI sends
+    none: in its dialect the id is inside error messages)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, config: SimulatorConfig) -> None:
         self.app = app
+        self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self.config.dialect == "cometapi":
             await self.app(scope, receive, send)
             return
         request_id = ("req_" + secrets.token_hex(16)).encode()
@@ -379,9 +421,16 @@ class _Api:
                         "The server had an error while processing your request. Sorry about that! (simulated)",
                         type="server_error",
                     )
+                if faults.take("quota_exhausted_next"):
+                    raise ApiError(
+                        429,
+                        "You exceeded your current quota, please check your plan and billing details. (simulated)",
+                        type="insufficient_quota",
+                        code="insufficient_quota",
+                    )
                 return await handler(request)
             except ApiError as exc:
-                return exc.response()
+                return exc.response(self.config.dialect)
 
         return wrapped
 
@@ -403,7 +452,10 @@ class _Api:
         return job
 
     def _video(self, job: Job) -> dict[str, Any]:
-        return job.to_api(self.state.now(), self.config.ttl)
+        video = job.to_api(self.state.now(), self.config.ttl)
+        if self.config.dialect == "cometapi" and video["error"]:
+            video["error"]["code"] = None  # CometAPI's moderation failures may carry no code
+        return video
 
     def _completed_source(self, video_id: str, action: str) -> Job:
         job = self._job(video_id)
@@ -450,7 +502,7 @@ class _Api:
     async def create(self, request: Request) -> Response:
         body, multipart = await _read_body(request)
         prompt = _prompt(body)
-        model, sizes, seconds_allowed = _model(body)
+        model, sizes, seconds_allowed = _model(body, self.config.dialect)
         size = _choice(body, "size", "720x1280", sizes)
         seconds = _choice(body, "seconds", "4", seconds_allowed)
         reference = None
@@ -649,7 +701,8 @@ class _Admin:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and wrong methods answer in the service's error envelope rather than Starlette's plain text."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return ApiError(status, f"Invalid URL ({request.method} {request.url.path})").response()
+    error = ApiError(status, f"Invalid URL ({request.method} {request.url.path})")
+    return error.response(request.app.state.sim.config.dialect)
 
 
 def create_app(config: SimulatorConfig | None = None) -> Starlette:
@@ -673,7 +726,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(_RequestId)],
+        middleware=[Middleware(_RequestId, config=state.config)],
         exception_handlers={404: _http_error, 405: _http_error},
     )
     app.state.sim = state

@@ -45,6 +45,9 @@ class FaultConfig(BaseModel):
         ge=0,
         description="The next N job-creating calls (create/remix/extend/edit) create the job, then drop the response.",
     )
+    quota_exhausted_next: int = Field(
+        0, ge=0, description="The next N API calls answer that the account's balance or quota is used up."
+    )
     policy_marker: str = Field(
         "__policy__", description="A prompt containing this fails with moderation_blocked; empty = never."
     )

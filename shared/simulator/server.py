@@ -162,6 +162,7 @@ def serve(
     max_running_jobs: int | None = LOCAL.max_concurrent_jobs,
     poll_after_ms: int | None = None,
     progress: str = DEFAULT_PROFILE,
+    dialect: str = "openai",
     log_level: str = "info",
 ) -> None:
     """Serve the simulator until interrupted (Ctrl-C). The API is at ``http://HOST:PORT/v1``, any bearer key."""
@@ -173,6 +174,7 @@ def serve(
         max_running_jobs=max_running_jobs,
         poll_after_ms=poll_after_ms,
         progress=progress,
+        dialect=dialect,
         data_dir=Path(data_dir).expanduser() if data_dir else None,
         faults=fault_config,
         prerender=True,

@@ -35,6 +35,7 @@ RENDER_SECONDS_PER_CLIP_SECOND = 0.5  # at 1280x720; scaled by pixel count for l
 REFERENCE_PIXELS = 1280 * 720
 STATE_FILE = "simulator.json"
 LOCK_FILE = "simulator.lock"
+DIALECTS = ("openai", "cometapi")
 MODERATION_ERROR = {"code": "moderation_blocked", "message": "Your request was blocked by our moderation system."}
 
 
@@ -56,9 +57,14 @@ class SimulatorConfig:
     # Job n of this simulator gets seed progress_seed + n, so a run is reproducible.
     progress: str = DEFAULT_PROFILE
     progress_seed: int = 0
+    # Whose error shapes to answer in: "openai" (the contract as documented) or "cometapi" (CometAPI's own:
+    # request id in the message, 503 model_not_found, 500 invalid_request, a flat 403 balance error).
+    dialect: str = "openai"
 
     def __post_init__(self) -> None:
         check_profile(self.progress)
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {self.dialect!r}")
 
     def phase_durations(self, size: str, seconds: int) -> tuple[float, float]:
         """(queued, in_progress) durations in simulated seconds: bigger and longer clips take longer."""

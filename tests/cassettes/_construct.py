@@ -64,7 +64,7 @@ def resp(status, body, *, content_type="application/json", headers=None, content
          "content-length": [str(content_length if content_length is not None else len(raw))]}
     for k, v in (headers or {}).items():
         h[k] = [v]
-    phrase = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+    phrase = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
               500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}[status]
     return {"status": {"code": status, "message": phrase}, "headers": h, "body": {"string": stored}}
 

@@ -20,7 +20,8 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
-def test_cli_survives(fault, sim, capsys, tmp_path):
+def test_cli_survives(fault, dialect, sim, capsys, tmp_path):
+    assert sim.state.config.dialect == dialect
     base = ["--provider", "local", "--base-url", sim.base_url]
     fault.apply(sim, "create")
     rc, stdout, stderr = run(capsys, *base, "--json", "generate", "A lighthouse at dusk" + fault.prompt_suffix,
@@ -34,13 +35,13 @@ def test_cli_survives(fault, sim, capsys, tmp_path):
     assert sim.state.stats()["jobs_created"] == 1  # nothing paid twice
     rc_local, local, _ = run(capsys, "--json", "list", "--local")
     assert [r["id"] for r in json.loads(local)] == [vid]  # nothing paid for is lost
-    if fault.error_words is None:
+    if fault.words(dialect) is None:
         assert rc == 0, stderr
         with av.open(str(out)) as c:
             assert c.streams.video[0].frames == 120
     else:
         assert rc == 1 and "Traceback" not in stderr
-        assert all(w in stderr for w in fault.error_words), stderr
+        assert all(w in stderr for w in fault.words(dialect)), stderr
         assert not out.exists()
 
 

@@ -12,7 +12,7 @@ from sora2_bridge.shared import JobRecord
 from sora2_bridge.shared.config import data_dir
 
 
-async def test_mcp_survives(fault, make_server, sim, sim_config):
+async def test_mcp_survives(fault, dialect, make_server, sim, sim_config):
     sim_config.instant = False  # the job is still rendering when generate_video returns: nothing downloaded yet
     server = make_server(client_factory=None)  # the production retry policy
     async with Client(server) as c:
@@ -28,11 +28,11 @@ async def test_mcp_survives(fault, make_server, sim, sim_config):
     assert "Traceback" not in text
     assert sim.state.stats()["jobs_created"] == 1  # nothing paid twice
     assert JobRecord(data_dir() / "jobs.sqlite3").get(vid) is not None  # nothing paid for is lost
-    if fault.error_words is None:
+    if fault.words(dialect) is None:
         assert not status.is_error, text
         data = status.structured_content
         assert data["status"] == "completed"
         with av.open(data["file_path"]) as container:
             assert container.streams.video[0].frames == 120
     else:
-        assert all(w in text for w in fault.error_words), text
+        assert all(w in text for w in fault.words(dialect)), text

@@ -32,7 +32,7 @@ async def wait_for_recorded_job(timeout: float = 20.0) -> str:
     raise AssertionError("no job was recorded")
 
 
-async def test_nodes_survive(fault, comfy, local, sim_config, monkeypatch):
+async def test_nodes_survive(fault, dialect, comfy, local, sim_config, monkeypatch):
     from sora2_bridge.nodes import runtime
 
     # the production retry policy (the harness shortens it to keep other tests quick)
@@ -49,7 +49,7 @@ async def test_nodes_survive(fault, comfy, local, sim_config, monkeypatch):
     httpx.post(f"{local.root_url}/_sim/clock", json={"advance": 120})  # the service finishes meanwhile
     fault.apply(local, "download")
     fault.apply(local, "expired")
-    if fault.error_words is None:
+    if fault.words(dialect) is None:
         out = await comfy.run(Sora2LoadJob, video_id=video_id)
         video, same_id, _, _ = out.args
         assert same_id == video_id and probe(video.get_stream_source()).frames == 120
@@ -57,6 +57,6 @@ async def test_nodes_survive(fault, comfy, local, sim_config, monkeypatch):
         with pytest.raises(NodeError) as exc:
             await comfy.run(Sora2LoadJob, video_id=video_id)
         message = str(exc.value)
-        assert all(w in message for w in fault.error_words) and "Traceback" not in message, message
+        assert all(w in message for w in fault.words(dialect)) and "Traceback" not in message, message
     assert local.state.stats()["jobs_created"] == 1  # nothing paid twice
     assert JobRecord(data_dir() / "jobs.sqlite3").get(video_id) is not None  # nothing paid for is lost
