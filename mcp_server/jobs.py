@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..shared.client import AsyncSoraClient, request_key
 from ..shared.locks import KeyedLocks
-from ..shared.errors import ExpiredError, NotFoundError, Sora2Error, WaitTimeoutError
+from ..shared.errors import ExpiredError, NotFoundError, Sora2Error, WaitTimeoutError, is_content_policy
 from ..shared.media import FitMode, fit_reference
 from ..shared.models import (
     VARIANT_SUFFIX,
@@ -348,7 +348,7 @@ class Jobs:
                     "The service deletes its copy about an hour after completion; the local file stays.")
         if r.status == "failed":
             advice = ("Rephrase the prompt (no real people, no copyrighted characters) and generate again."
-                      if r.error_code and any(w in r.error_code for w in ("moderation", "policy", "safety"))
+                      if is_content_policy(r.error_code, r.error_message)
                       else "Nothing was produced; you may try again.")
             return f"The job failed ({r.error_code or 'no code'}): {r.error_message or 'no message'}. {advice}"
         if r.status == "expired":

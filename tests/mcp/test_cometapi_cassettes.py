@@ -65,3 +65,4 @@ async def test_moderation_failure_without_a_code(server):
     data = result.structured_content
     assert data["status"] == "failed" and data["error_code"] is None
     assert "moderation" in data["error_message"]
+    assert "Rephrase the prompt" in data["hint"], "moderation read from the message, not only from a code"
