@@ -74,12 +74,16 @@ class _State:
 # becomes a rich ``Text`` (never parsed as markup, never highlighted) with control characters shown as escapes.
 
 
+_ESCAPED = frozenset({"Cc", "Cs", "Zl", "Zp"})  # control characters, lone surrogates, line/paragraph separators
+
+
 def visible(text: object, *, one_line: bool = False) -> str:
-    """``text`` as printable characters: control characters (and lone surrogates, which no terminal encodes) become
-    ``\\xNN``-style escapes so a service cannot move the cursor, recolour or clear the user's terminal."""
+    r"""``text`` as printable characters: control characters become ``\xNN``-style escapes so a service cannot move
+    the cursor, recolour or clear the user's terminal; lone surrogates (no terminal encodes them) and Unicode line
+    separators likewise. Newlines stay unless ``one_line``."""
     keep = "" if one_line else "\n"
     return "".join(
-        c if c in keep or unicodedata.category(c) not in ("Cc", "Cs") else c.encode("unicode_escape").decode()
+        c if c in keep or unicodedata.category(c) not in _ESCAPED else c.encode("unicode_escape").decode()
         for c in str(text)
     )
 
