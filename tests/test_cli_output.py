@@ -24,6 +24,7 @@ from rich.console import Console
 
 from sora2_bridge import cli
 from sora2_bridge.shared.client import AsyncSoraClient
+from sora2_bridge.shared.errors import ConfigurationError
 from sora2_bridge.shared.models import Video
 from sora2_bridge.shared.progress import ProgressEvent
 from sora2_bridge.shared.record import RECORD_FILE, JobRecord
@@ -283,7 +284,8 @@ def test_list_local_record(fresh_data, as_json, rows):
         assert {r["id"] for r in one_json(stdout)["data"]} == {r[0] for r in rows}
     else:
         for row in stored:
-            for value in (row.id, row.provider, row.status, row.model, row.size, row.video_file, (row.prompt or "")[:40]):
+            cells = (row.id, row.provider, row.status, row.model, row.size, row.video_file, (row.prompt or "")[:40])
+            for value in cells:
                 assert shown(value, one_line=True) in stdout
 
 
@@ -414,10 +416,27 @@ def test_json_after_the_command_and_abbreviated_also_answers_usage_errors_in_jso
         assert rc == 2 and one_json(stdout)["error"]["code"] == "usage"
 
 
-def test_human_errors_show_the_hint_when_the_message_lacks_it(service):
+def test_the_services_hint_reaches_the_user(service):
     _not_found(service)
     rc, stdout, stderr = run(*BASE, "status", VID)
     assert rc == 1 and stdout == "" and "check the video id" in stderr
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["human", "json"])
+def test_a_hint_kept_apart_from_the_message_is_shown_too(monkeypatch, as_json):
+    error = ConfigurationError("SORA2_CONFIG names a folder [/bold]")
+    error.hint = "point SORA2_CONFIG at a file"
+
+    async def failing(args):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "cost", failing)
+    rc, stdout, stderr = run(*(["--json"] if as_json else []), "cost")
+    assert rc == 2
+    if as_json:
+        assert one_json(stdout)["error"]["hint"] == "point SORA2_CONFIG at a file"
+    else:
+        assert "error: SORA2_CONFIG names a folder [/bold]\nhint: point SORA2_CONFIG at a file" in stderr
 
 
 def test_interrupted_while_waiting_tells_how_to_collect(service):
