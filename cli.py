@@ -10,22 +10,28 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+import traceback
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .shared.client import AsyncSoraClient
 from .shared.config import resolve_config
-from .shared.errors import Sora2Error
+from .shared.errors import APIError, DownloadError, InvalidInputError, JobFailedError, Sora2Error
 from .shared.media import FIT_MODES, fit_reference, load_image_file
-from .shared.models import VARIANT_SUFFIX, VARIANTS, Video
+from .shared.models import VARIANT_SUFFIX, VARIANTS, Video, validate_video_id
+from .shared.outputs import check_output
 from .shared.pricing import estimate_cost, format_usd
 from .shared.progress import ProgressEvent
 from .shared.redact import install_log_redaction
@@ -36,38 +42,127 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 class _State:
-    """What the Ctrl-C handler needs to tell the user: the job that keeps running on the service."""
+    """What an error or Ctrl-C must tell the user: the job this run is about, and whether it exists on the service
+    as a job to collect later (created or followed by this run)."""
 
     video_id: str | None = None
+    collect = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.video_id, cls.collect = None, False
+
+
+# ---------------------------------------------------------------------------------------------- printing
+# Prompts, paths, model names, ids and service messages can hold anything, including rich markup ("[/bold]"),
+# emoji codes (":x:") and terminal escapes. Every line the CLI prints goes through ``say`` or ``cell``: the text
+# becomes a rich ``Text`` (never parsed as markup, never highlighted) with control characters shown as escapes.
+
+
+_ESCAPED = frozenset({"Cc", "Cs", "Zl", "Zp"})  # control characters, lone surrogates, line/paragraph separators
+
+
+def visible(text: object, *, one_line: bool = False) -> str:
+    r"""``text`` as printable characters: control characters become ``\xNN``-style escapes so a service cannot move
+    the cursor, recolour or clear the user's terminal; lone surrogates (no terminal encodes them) and Unicode line
+    separators likewise. Newlines stay unless ``one_line``."""
+    keep = "" if one_line else "\n"
+    return "".join(
+        c if c in keep or unicodedata.category(c) not in _ESCAPED else c.encode("unicode_escape").decode()
+        for c in str(text)
+    )
+
+
+def say(console: Console, message: str, *, style: str = "") -> None:
+    """Print one message as literal text (the only way the CLI prints a human line)."""
+    console.print(Text(visible(message), style=style))
+
+
+def cell(value: object) -> Text:
+    """A table cell holding ``value`` literally, on one line."""
+    return Text(visible("" if value is None else value, one_line=True))
+
+
+def write_json(data: dict[str, Any]) -> None:
+    """One JSON object on stdout, written as is (ASCII-escaped, so any text survives any terminal encoding)."""
+    out.file.write(json.dumps(data, indent=2, ensure_ascii=True) + "\n")
+    out.file.flush()
 
 
 # ---------------------------------------------------------------------------------------------- arguments
+class UsageError(Exception):
+    """argparse refused the command line; raised instead of exiting so ``--json`` can answer in JSON."""
+
+    def __init__(self, usage: str, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.usage, self.prog, self.message = usage, prog, message
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.format_usage(), self.prog, message)
+
+
+def number(cast: type[int] | type[float], *, above: float | None = None,
+           within: tuple[float, float] | None = None) -> Callable[[str], Any]:
+    """An argparse type for a finite number in range, so a value that cannot work is refused before any client
+    exists (``--timeout -5`` would otherwise create and pay for a job, then stop waiting at once)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if cast is int else 'a number'}, got {text!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"must be greater than {above:g}, got {text}")
+        if within is not None and not within[0] <= value <= within[1]:
+            raise argparse.ArgumentTypeError(f"must be between {within[0]:g} and {within[1]:g}, got {text}")
+        return value
+
+    parse.__name__ = cast.__name__
+    return parse
+
+
 def _add_globals(p: argparse.ArgumentParser, default: Any) -> None:
     """Options valid before or after the command; after it, SUPPRESS keeps them from overwriting earlier ones."""
     p.add_argument("--provider", choices=sorted(PROVIDERS), default=default,
                    help="service to use (default: $SORA2_PROVIDER or cometapi)")
     p.add_argument("--base-url", default=default, help="base URL of a compatible service, e.g. https://host/v1")
-    p.add_argument("--json", action="store_true", default=default or False, help="print machine-readable JSON")
+    p.add_argument("--json", action="store_true", default=default or False,
+                   help="print one JSON object on stdout, errors included")
     p.add_argument("--simulate", action="store_true", default=default or False,
                    help="run against an in-process local simulator (no key, no network, free)")
 
 
+MAX_LIST = 1000
+positive_seconds = number(float, above=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sora2", description="Sora 2 video generation from the command line.")
+    p = _Parser(prog="sora2", description="Sora 2 video generation from the command line.")
     p.add_argument("--version", action="version", version=f"sora2-bridge {__version__}")
     _add_globals(p, None)
     # The same options are accepted after the command too (`sora2 generate ... --simulate`).
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _add_globals(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, parents=[common])
 
+    def saving(sp: argparse.ArgumentParser, what: str) -> None:
+        sp.add_argument("-o", "--output", help=f"file or folder for the {what} (default: ./<video_id>.<ext>)")
+        sp.add_argument("--overwrite", action="store_true", help="replace an existing file at the output path")
+        sp.add_argument("--timeout", type=positive_seconds, default=3600.0,
+                        help="give up waiting after this many seconds (default 3600)")
+
     def waiting(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("-o", "--output", help="file or folder for the MP4 (default: ./<video_id>.mp4)")
+        saving(sp, "MP4")
         sp.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
-        sp.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
 
     g = add("generate", help="create a clip, wait for it and download it")
     g.add_argument("prompt")
@@ -84,8 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("download", help="wait for a job if needed and download it")
     d.add_argument("video_id")
     d.add_argument("--variant", choices=VARIANTS, default="video")
-    d.add_argument("-o", "--output", help="file or folder (default: ./<video_id>.<ext>)")
-    d.add_argument("--timeout", type=float, default=3600.0)
+    saving(d, "file")
 
     r = add("remix", help="a new clip from a finished one, changed as the prompt says")
     r.add_argument("video_id")
@@ -105,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = add("list", help="list jobs on the service (or in the local record with --local)")
     ls.add_argument("--local", action="store_true", help="list this machine's record of paid jobs (no network)")
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--limit", type=number(int, within=(1, MAX_LIST)), default=20,
+                    help=f"at most this many jobs, newest first (1-{MAX_LIST}, default 20)")
 
     rm = add("delete", help="delete a job and its files on the service")
     rm.add_argument("video_id")
@@ -117,16 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = add("simulate", help="serve the local Sora 2 simulator on loopback")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--speed", type=float, default=1.0, help="render speed multiplier (higher = faster)")
+    fraction, count = number(float, within=(0, 1)), number(int, within=(0, 10**6))
+    sim.add_argument("--port", type=number(int, within=(1, 65535)), default=8765)
+    sim.add_argument("--speed", type=number(float, above=0), default=1.0,
+                     help="render speed multiplier (higher = faster)")
     sim.add_argument("--data-dir", help="keep jobs and media here across restarts")
-    sim.add_argument("--fault-rate-limit", type=float, default=0.0, help="fraction of API calls answered 429")
-    sim.add_argument("--fault-server-error", type=float, default=0.0, help="fraction of API calls answered 5xx")
-    sim.add_argument("--fault-drop-downloads", type=int, default=0, help="cut the next N downloads mid-way")
-    sim.add_argument("--fault-lose-creates", type=int, default=0, help="create the next N jobs but lose the answer")
-    sim.add_argument("--fault-latency-ms", type=int, default=0, help="extra latency per API call")
+    sim.add_argument("--fault-rate-limit", type=fraction, default=0.0, help="fraction of API calls answered 429")
+    sim.add_argument("--fault-server-error", type=fraction, default=0.0, help="fraction of API calls answered 5xx")
+    sim.add_argument("--fault-drop-downloads", type=count, default=0, help="cut the next N downloads mid-way")
+    sim.add_argument("--fault-lose-creates", type=count, default=0, help="create the next N jobs but lose the answer")
+    sim.add_argument("--fault-latency-ms", type=count, default=0, help="extra latency per API call")
     sim.add_argument("--policy-marker", default="__policy__", help="prompts containing this fail moderation")
-    sim.add_argument("--max-running-jobs", type=int, default=4, help="running jobs before 429 'Too many running tasks'")
+    sim.add_argument("--max-running-jobs", type=number(int, within=(1, 10**6)), default=4,
+                     help="running jobs before 429 'Too many running tasks'")
     sim.add_argument("--dialect", choices=("openai", "cometapi"), default="openai",
                      help="answer errors as OpenAI documents them or as CometAPI really sends them")
     sim.add_argument("--progress", default="linear", type=_progress_profile,
@@ -170,7 +268,7 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # the description holds the service's id and status
         BarColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),
@@ -180,10 +278,8 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
         task = bar.add_task("starting", total=100)
 
         def update(ev: ProgressEvent) -> None:
-            if ev.phase == "downloading" and ev.bytes_total:
-                bar.update(task, description=f"{ev.video_id}: {ev.text}", completed=100 * ev.bytes_done / ev.bytes_total)
-            else:
-                bar.update(task, description=f"{ev.video_id}: {ev.text}", completed=ev.progress)
+            done = 100 * ev.bytes_done / ev.bytes_total if ev.phase == "downloading" and ev.bytes_total else ev.progress
+            bar.update(task, description=visible(f"{ev.video_id}: {ev.text}", one_line=True), completed=done)
 
         yield update
 
@@ -193,34 +289,61 @@ def _video_dict(video: Video, **extra: Any) -> dict[str, Any]:
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
+    """A command's result: ``data`` as one JSON object with --json, else the human line."""
     if args.json:
-        out.print_json(json.dumps(data))
+        write_json(data)
     else:
-        out.print(human, highlight=False)
+        say(out, human)
 
 
-def _default_output(args: argparse.Namespace, video_id: str, suffix: str = ".mp4") -> Path:
-    if getattr(args, "output", None):
-        return Path(args.output)
-    return Path.cwd() / f"{video_id}{suffix}"
+def _output_path(args: argparse.Namespace, video_id: str | None) -> Path | None:
+    """The file this command will save to, checked with a real write before anything is paid or downloaded.
+
+    ``-o`` names a file, or a folder (an existing one, or a path ending in a separator) that receives
+    ``<video_id>.<ext>``; without ``-o`` the folder is the current one. Before a create the id is not known yet, so
+    (``video_id=None``) only the folder can be checked, and the caller checks again with the id once the job
+    exists. None with ``--no-wait``: nothing will be saved.
+    """
+    if getattr(args, "no_wait", False):
+        return None
+    raw = args.output or ""
+    target = Path(raw).expanduser() if raw else Path.cwd()
+    if raw and not target.is_dir() and not raw.endswith(("/", os.sep)):
+        return check_output(target, overwrite=args.overwrite)
+    if video_id is None:  # a name that cannot exist yet: checks that the folder can take a new file
+        check_output(target / f".sora2-check-{uuid.uuid4().hex}")
+        return None
+    return check_output(target / f"{video_id}{VARIANT_SUFFIX[getattr(args, 'variant', 'video')]}",
+                        overwrite=args.overwrite)
+
+
+def _output_after_create(args: argparse.Namespace, video: Video) -> Path | None:
+    """The final output path once a paid job has its id; a failure now names how to collect the job later."""
+    _State.video_id, _State.collect = video.id, True
+    try:
+        return _output_path(args, video.id)
+    except InvalidInputError as exc:
+        raise DownloadError(
+            f"{exc} {video.id} was created and is kept in the local record: "
+            f"collect it with `sora2 download {video.id} -o PATH`."
+        ) from None
 
 
 async def _follow(client: AsyncSoraClient, args: argparse.Namespace, video: Video, cost: float | None,
-                  **extra: Any) -> int:
-    """Wait for a job and download it; the shared tail of generate/remix/extend/edit/download (``extra``: JSON keys)."""
-    _State.video_id = video.id
-    if getattr(args, "no_wait", False):
+                  dest: Path | None, **extra: Any) -> int:
+    """Wait for a job and download it to ``dest``; the shared tail of generate/remix/extend/edit/download
+    (``extra``: more keys of the JSON result)."""
+    _State.video_id, _State.collect = video.id, True
+    if dest is None:
         _emit(args, _video_dict(video, cost_usd=cost, **extra), f"Started {video.id} ({video.status}). "
               f"Collect it with: sora2 download {video.id}")
         return 0
     with progress_bar(not args.json and err.is_terminal) as update:
         video = await client.wait(video.id, on_progress=update, deadline=args.timeout)
-        variant = getattr(args, "variant", "video")
-        path = await client.download_content(
-            video.id, _default_output(args, video.id, VARIANT_SUFFIX[variant]), variant=variant, on_progress=update
-        )
-    _State.video_id = None
-    _emit(args, _video_dict(video, file=str(path), cost_usd=cost, **extra), f"Saved {path} ({video.id}, {video.seconds}s {video.size})")
+        path = await client.download_content(video.id, dest, variant=getattr(args, "variant", "video"),
+                                             on_progress=update)
+    _emit(args, _video_dict(video, file=str(path), cost_usd=cost, **extra),
+          f"Saved {path} ({video.id}, {video.seconds}s {video.size})")
     return 0
 
 
@@ -232,21 +355,24 @@ async def cmd_generate(args: argparse.Namespace) -> int:
             fitted = fit_reference(load_image_file(args.image), args.size.strip().lower(), args.fit)
             image, warnings = fitted.image, fitted.warnings
         for warning in warnings:  # on stderr before anything is paid, also with --json
-            err.print(f"Warning: {warning}.", highlight=False, markup=False)
+            say(err, f"Warning: {warning}.")
         req = client.build_request(args.prompt, model=args.model, size=args.size, seconds=args.seconds,
                                    input_reference=image)
+        _output_path(args, None)
         cost = client.estimate(req)
         if not args.json:
             note = " (simulated: free)" if args.simulate else ""
-            err.print(f"Estimated cost: {format_usd(cost)}{note} - {req.model}, {req.size}, {req.seconds}s "
-                      f"on {client.config.provider}", highlight=False)
+            say(err, f"Estimated cost: {format_usd(cost)}{note} - {req.model}, {req.size}, {req.seconds}s "
+                f"on {client.config.provider}")
         video = await client.create_from_request(req)
         if not args.json:
-            err.print(f"Created {video.id}", highlight=False)
-        return await _follow(client, args, video, cost, warnings=warnings)
+            say(err, f"Created {video.id}")
+        return await _follow(client, args, video, cost, _output_after_create(args, video),
+                             warnings=warnings)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
+    _State.video_id = args.video_id
     async with open_client(args) as client:
         video = await client.retrieve(args.video_id)
         row = client.record.get(video.id) if client.record else None
@@ -261,13 +387,16 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_download(args: argparse.Namespace) -> int:
+    _State.video_id = validate_video_id(args.video_id)
+    dest = _output_path(args, _State.video_id)  # checked before the first request
     async with open_client(args) as client:
         video = await client.retrieve(args.video_id)
-        return await _follow(client, args, video, None)
+        return await _follow(client, args, video, None, dest)
 
 
 async def cmd_derived(args: argparse.Namespace) -> int:
     """remix / extend / edit: a new job from a finished one, then the same wait and download as generate."""
+    _output_path(args, None)
     async with open_client(args) as client:
         if args.command == "extend":
             video, cost = await client.extend(args.video_id, args.prompt, args.seconds), None
@@ -275,38 +404,40 @@ async def cmd_derived(args: argparse.Namespace) -> int:
             start = client.remix if args.command == "remix" else client.edit
             video = await start(args.video_id, args.prompt)
             cost = client.cost_of(video)
-        return await _follow(client, args, video, cost)
+        return await _follow(client, args, video, cost, _output_after_create(args, video))
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """With --json: ``{"data": [...]}``, one object like every other answer (jobs newest first)."""
     if args.local:
         from .shared.config import data_dir
         from .shared.record import RECORD_FILE, JobRecord
 
         rows = JobRecord(data_dir() / RECORD_FILE).list(args.limit)
         if args.json:
-            out.print_json(json.dumps([r.as_dict() for r in rows]))
+            write_json({"data": [r.as_dict() for r in rows]})
             return 0
         table = Table("id", "provider", "status", "model", "size", "s", "cost", "file", "prompt")
         for r in rows:
-            table.add_row(r.id, r.provider, r.status, r.model or "", r.size or "", r.seconds or "",
-                          format_usd(r.cost_usd) if r.cost_usd is not None else "", r.video_file or "",
-                          (r.prompt or "")[:40])
+            table.add_row(*map(cell, (r.id, r.provider, r.status, r.model, r.size, r.seconds,
+                                      format_usd(r.cost_usd) if r.cost_usd is not None else "", r.video_file,
+                                      (r.prompt or "")[:40])))
         out.print(table)
         return 0
     async with open_client(args) as client:
         videos = [v async for v in client.list(limit=min(args.limit, 100), max_items=args.limit)]
     if args.json:
-        out.print_json(json.dumps([v.model_dump(mode="json") for v in videos]))
+        write_json({"data": [v.model_dump(mode="json") for v in videos]})
         return 0
     table = Table("id", "status", "progress", "model", "size", "s", "prompt")
     for v in videos:
-        table.add_row(v.id, v.status, f"{v.progress}%", v.model or "", v.size or "", v.seconds or "", (v.prompt or "")[:50])
+        table.add_row(*map(cell, (v.id, v.status, f"{v.progress}%", v.model, v.size, v.seconds, (v.prompt or "")[:50])))
     out.print(table)
     return 0
 
 
 async def cmd_delete(args: argparse.Namespace) -> int:
+    _State.video_id = args.video_id
     async with open_client(args) as client:
         result = await client.delete(args.video_id)
     _emit(args, result.model_dump(mode="json"), f"Deleted {result.id}")
@@ -354,21 +485,86 @@ COMMANDS = {
 }
 
 
+# ---------------------------------------------------------------------------------------------- outcomes
+def _hint(exc: BaseException) -> str | None:
+    """The error's advice, whether it is a method (``APIError.hint()``) or a plain attribute."""
+    hint = getattr(exc, "hint", None)
+    if callable(hint):
+        hint = hint()
+    return str(hint) if hint else None
+
+
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    """The ``error`` object of a --json answer: the service's code or a stable local one, the message, the hint,
+    the parameter to change and the job it concerns (so a script can collect a job that was paid for)."""
+    local = exc.kind if isinstance(exc, Sora2Error) else "file_system" if isinstance(exc, OSError) else "internal_error"
+    code = getattr(exc, "code", None)
+    return {
+        "code": str(code) if code and isinstance(exc, (APIError, JobFailedError)) else local,
+        "message": str(exc) or type(exc).__name__,
+        "hint": _hint(exc),
+        "param": getattr(exc, "param", None),
+        "video_id": getattr(exc, "video_id", None) or _State.video_id,
+    }
+
+
+def _fail(as_json: bool, fields: dict[str, Any], exit_code: int, human: str | None = None) -> int:
+    """Report a failed outcome: one JSON object on stdout with --json, else readable lines on stderr."""
+    if as_json:
+        write_json({"error": fields})
+    elif human is not None:
+        say(err, human)
+    else:
+        say(err, f"error: {fields['message']}", style="red")
+        if fields["hint"] and fields["hint"] not in fields["message"]:
+            say(err, f"hint: {fields['hint']}")
+    return exit_code
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether --json is on the command line (or an abbreviation argparse would accept), known before parsing so
+    that even a usage error answers in JSON."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return any(a.startswith("--j") and "--json".startswith(a) for a in options)
+
+
+def _interrupted() -> dict[str, Any]:
+    vid = _State.video_id
+    if vid and _State.collect:
+        message = (f"Stopped waiting. {vid} keeps rendering on the service and is in the local record; "
+                   f"collect it with: sora2 download {vid}")
+    else:
+        message = "Interrupted."
+    return {"code": "interrupted", "message": message, "hint": None, "param": None, "video_id": vid}
+
+
 def main(argv: list[str] | None = None) -> int:
     install_log_redaction()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _State.reset()
+    as_json = _wants_json(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        fields = {"code": "usage", "message": exc.message, "hint": f"see `{exc.prog} --help`", "param": None,
+                  "video_id": None}
+        return _fail(as_json, fields, 2, human=f"{exc.usage}{exc.prog}: error: {exc.message}")
     try:
         if args.command == "simulate":
             return cmd_simulate(args)
         return asyncio.run(COMMANDS[args.command](args))
     except KeyboardInterrupt:
-        if _State.video_id:
-            err.print(f"\nStopped waiting. {_State.video_id} keeps rendering on the service and is in the local "
-                      f"record; collect it with: sora2 download {_State.video_id}", highlight=False)
-        return 130
+        fields = _interrupted()
+        return _fail(args.json, fields, 130, human="\n" + fields["message"])
     except Sora2Error as exc:
-        err.print(f"error: {exc}", style="red", markup=False, highlight=False)
-        return exc.exit_code
+        return _fail(args.json, error_fields(exc), exc.exit_code)
+    except OSError as exc:  # the disk filled up or a folder vanished between the check and the write
+        return _fail(args.json, error_fields(exc), 1)
+    except Exception as exc:
+        if not args.json:
+            raise
+        traceback.print_exc()  # a bug: the details go to stderr, the answer stays one JSON object
+        return _fail(True, error_fields(exc), 1)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ class UnexpectedAnswerError(Sora2Error):
     The answer is kept whole on :attr:`answer` and in the record's intent row; the message quotes an excerpt.
     """
 
+    kind = "unexpected_answer"
+
     def __init__(self, kind: str, answer: Any, *, secret: str | None = None) -> None:
-        self.kind = kind
+        self.operation = kind
         self.answer = answer
         super().__init__(
             f"The service's answer to the {kind} request had no job id, and no matching job was found in the "
@@ -50,8 +52,10 @@ class AmbiguousJobError(Sora2Error):
     the choice is left to the user.
     """
 
+    kind = "ambiguous_job"
+
     def __init__(self, kind: str, video_ids: list[str]) -> None:
-        self.kind = kind
+        self.operation = kind
         self.video_ids = list(video_ids)
         self.video_id = self.video_ids[0] if self.video_ids else None
         ids = ", ".join(self.video_ids)

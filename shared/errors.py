@@ -17,13 +17,15 @@ from .redact import redact, redact_value
 
 
 class Sora2Error(Exception):
-    """Base class. ``exit_code`` is what the CLI returns for it (2 = bad input, 1 = service/other).
+    """Base class. ``exit_code`` is what the CLI returns for it (2 = bad input, 1 = service/other); ``kind`` is a
+    stable word for the class of problem, for machine-readable output where the service gave no code of its own.
 
     Every registered secret is removed from the arguments and from every attribute set on the exception, so
     ``str``, ``repr``, ``args`` and fields such as ``message`` or ``code`` are all safe to show or log.
     """
 
     exit_code = 1
+    kind = "error"
 
     def __init__(self, *args: object) -> None:
         super().__init__(*redact_value(args))
@@ -35,6 +37,8 @@ class Sora2Error(Exception):
 class InvalidInputError(Sora2Error, ValueError):
     """The request was refused locally, before anything was sent (and before any money was spent)."""
 
+    kind = "invalid_input"
+
     exit_code = 2
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
@@ -45,6 +49,8 @@ class InvalidInputError(Sora2Error, ValueError):
 class ConfigurationError(Sora2Error):
     """Provider, base URL or key are missing or inconsistent (e.g. no API key in the environment)."""
 
+    kind = "configuration"
+
     exit_code = 2
 
 
@@ -54,6 +60,8 @@ class APIError(Sora2Error):
     ``transient`` says whether sending the same request again can help; :data:`ERROR_TABLE` decides it from what
     the service said, the class only gives the default for errors built in code.
     """
+
+    kind = "bad_request"
 
     transient = False
 
@@ -104,12 +112,16 @@ class APIError(Sora2Error):
 
 
 class AuthenticationError(APIError):
+    kind = "authentication"
+
     def hint(self) -> str:
         return "check the API key in SORA2_API_KEY (or the provider's variable) and the provider/base URL."
 
 
 class InsufficientBalanceError(APIError):
     """The account has no balance or quota left. Not a key problem: the key was accepted, the money is missing."""
+
+    kind = "insufficient_balance"
 
     def hint(self) -> str:
         return ("the account has no balance left for this: top up your balance at the provider (or raise its "
@@ -123,6 +135,8 @@ class BadRequestError(APIError):
 class InvalidRequestError(BadRequestError):
     """The service says the request itself is invalid, whatever HTTP status it chose (CometAPI sends some as 500)."""
 
+    kind = "invalid_request"
+
     def hint(self) -> str:
         return ("the service refused the request as sent; sending it again unchanged will not help: "
                 "change what it names.")
@@ -134,6 +148,8 @@ class ModelNotFoundError(BadRequestError):
     ``model`` is read from the service's message when it names one, else set by the client from the request;
     ``provider`` (a :class:`~.providers.Provider`, when known) supplies the documented model names for the hint.
     """
+
+    kind = "model_not_found"
 
     def __init__(self, message: str, *, model: str | None = None, provider: Any = None, **kwargs: Any) -> None:
         self.model = model or _model_in(message)
@@ -167,6 +183,8 @@ class ModelNotFoundError(BadRequestError):
 class NotFoundError(BadRequestError):
     """The service says the video does not exist (never created here, deleted or expired)."""
 
+    kind = "not_found"
+
     def hint(self) -> str:
         return "check the video id; deleted or expired videos are gone from the service."
 
@@ -177,6 +195,8 @@ class EndpointNotFoundError(BadRequestError):
     Not a :class:`NotFoundError`: nothing is known about the video, and treating it as gone (deleted, expired)
     would be wrong.
     """
+
+    kind = "wrong_base_url"
 
     def __init__(self, message: str, *, base_url: str, **kwargs: Any) -> None:
         self.base_url = base_url
@@ -195,6 +215,8 @@ class EndpointNotFoundError(BadRequestError):
 
 
 class ContentPolicyError(BadRequestError):
+    kind = "content_policy"
+
     HINT = "the prompt or image was blocked by moderation; rephrase it (no real people, no copyrighted characters)."
 
     def hint(self) -> str:
@@ -202,6 +224,8 @@ class ContentPolicyError(BadRequestError):
 
 
 class RateLimitError(APIError):
+    kind = "rate_limited"
+
     transient = True
 
     def hint(self) -> str:
@@ -209,6 +233,8 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
+    kind = "server_error"
+
     transient = True
 
     def hint(self) -> str:
@@ -218,9 +244,13 @@ class ServerError(APIError):
 class ConnectionFailedError(Sora2Error):
     """The service could not be reached (DNS, refused, reset) after the retries."""
 
+    kind = "connection"
+
 
 class JobFailedError(Sora2Error):
     """The job reached ``status: failed``. Content-policy failures are also :class:`ContentPolicyError`-like."""
+
+    kind = "job_failed"
 
     def __init__(self, video_id: str, code: str | None, message: str | None) -> None:
         self.video_id = video_id
@@ -237,6 +267,8 @@ class JobFailedError(Sora2Error):
 
 
 class ExpiredError(Sora2Error):
+    kind = "expired"
+
     def __init__(self, video_id: str) -> None:
         self.video_id = video_id
         super().__init__(
@@ -247,6 +279,8 @@ class ExpiredError(Sora2Error):
 
 class WaitTimeoutError(Sora2Error):
     """The total wait deadline passed; the job may still finish on the service."""
+
+    kind = "timeout"
 
     def __init__(self, video_id: str, waited: float, status: str, progress: int) -> None:
         self.video_id = video_id
@@ -263,6 +297,8 @@ class UnknownStatusError(Sora2Error):
     after a bounded time and quotes the word; the job stays in the local record.
     """
 
+    kind = "unknown_status"
+
     def __init__(self, video_id: str, status: str, waited: float) -> None:
         self.video_id = video_id
         self.status = status
@@ -276,6 +312,8 @@ class UnknownStatusError(Sora2Error):
 class CancelledError(Sora2Error):
     """The caller cancelled the wait. The service has no cancel: the job keeps running and stays recorded."""
 
+    kind = "cancelled"
+
     def __init__(self, video_id: str | None) -> None:
         self.video_id = video_id
         where = f" Video {video_id} keeps running on the service; collect it later with `sora2 download {video_id}`." if video_id else ""
@@ -284,6 +322,8 @@ class CancelledError(Sora2Error):
 
 class DownloadError(Sora2Error):
     """A download failed after its retries (truncated, reset, wrong type)."""
+
+    kind = "download_failed"
 
 
 def with_reconcile_failure(original: Sora2Error, failure: BaseException) -> Sora2Error:

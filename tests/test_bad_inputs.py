@@ -35,7 +35,7 @@ CLI_ROWS = [
     ("remix empty prompt", ["remix", "video_1", ""], "prompt is empty"),
     ("extend seconds 7", ["extend", "video_1", "more", "--seconds", "7"], "seconds='7'"),
     ("variant unknown", ["download", "video_1", "--variant", "gif"], "invalid choice: 'gif'"),
-    ("list limit negative", ["list", "--limit", "-1"], "limit must be between 0 and 100"),
+    ("list limit negative", ["list", "--limit", "-1"], "--limit: must be between 1 and 1000"),
 ]
 
 

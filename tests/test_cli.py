@@ -49,9 +49,9 @@ def test_every_command_against_a_running_simulator(capsys, sim, tmp_path):
     rc, stdout, _ = run(capsys, *base, "--json", "extend", vid, "It flies away", "--seconds", "4", "--no-wait")
     assert rc == 0 and json.loads(stdout)["seconds"] == "8"
     rc, stdout, _ = run(capsys, *base, "--json", "list")
-    assert rc == 0 and len(json.loads(stdout)) == 3
+    assert rc == 0 and len(json.loads(stdout)["data"]) == 3
     rc, stdout, _ = run(capsys, "--json", "list", "--local")
-    rows = json.loads(stdout)
+    rows = json.loads(stdout)["data"]
     assert rc == 0 and {r["kind"] for r in rows} == {"create", "remix", "extend"}
     assert next(r for r in rows if r["id"] == vid)["files"]["video"] == str((tmp_path / f"{vid}.mp4").resolve())
     rc, stdout, _ = run(capsys, *base, "delete", vid)

@@ -240,6 +240,7 @@ def test_cli_never_prints_an_echoed_key(argv, echoing_provider, monkeypatch, cap
     rc = main(["--provider", "custom", "--base-url", echoing_provider, *argv])
     out, err = capsys.readouterr()
     assert rc == 1, err
-    assert "HTTP 401" in err and "SORA2_API_KEY" in err
+    shown = out + err  # with --json the error is the JSON object on stdout
+    assert "HTTP 401" in shown and "SORA2_API_KEY" in shown
     assert KEY not in out + err and KEY.lower() not in (out + err).lower()
 

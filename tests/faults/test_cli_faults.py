@@ -34,7 +34,7 @@ def test_cli_survives(fault, dialect, sim, capsys, tmp_path):
     rc, stdout, stderr = run(capsys, *base, "download", vid, "-o", str(out))
     assert sim.state.stats()["jobs_created"] == 1  # nothing paid twice
     rc_local, local, _ = run(capsys, "--json", "list", "--local")
-    assert [r["id"] for r in json.loads(local)] == [vid]  # nothing paid for is lost
+    assert [r["id"] for r in json.loads(local)["data"]] == [vid]  # nothing paid for is lost
     if fault.words(dialect) is None:
         assert rc == 0, stderr
         with av.open(str(out)) as c:
@@ -58,7 +58,7 @@ def test_killed_mid_wait_then_collected_after_restart(sim, sim_config, capsys, t
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     rc, stdout, _ = run(capsys, "--json", "list", "--local")
-    rows = json.loads(stdout)
+    rows = json.loads(stdout)["data"]
     assert len(rows) == 1 and rows[0]["status"] in ("queued", "in_progress")
     sim.state.advance_clock(60)  # the service finishes while nobody waits
     out = tmp_path / "collected.mp4"
