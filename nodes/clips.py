@@ -18,7 +18,7 @@ import torch
 from comfy_api.latest import InputImpl, io
 
 from ..shared.video import FIT_MODES, VideoError, decode_audio, decode_frames, join_clips, plan_frames, probe
-from .runtime import CATEGORY, NodeCancelled, NodeError, Reporter, interrupted
+from .runtime import CATEGORY, NodeError, Reporter, interrupted, interruption
 from .tensors import audio_output
 
 MAX_JOIN = 8
@@ -118,7 +118,7 @@ class Sora2Frames(io.ComfyNode):
                 out=images.numpy(), should_stop=stop, on_frame=progress,
             )
             if stopped:
-                raise NodeCancelled(None, "Decoding was stopped.")
+                raise interruption(None, reporter, "decoding was stopped.")
             span_start = plan.first / info.fps
             audio = await asyncio.to_thread(
                 decode_audio, _source(video), start=float(span_start), duration=len(filled) / float(plan.fps)
@@ -168,7 +168,7 @@ class Sora2JoinClips(io.ComfyNode):
                 await asyncio.to_thread(join_clips, sources, dest, fit=fit, should_stop=interrupted)  # type: ignore[arg-type]
             except VideoError as exc:
                 if interrupted():
-                    raise NodeCancelled(None, "Joining was stopped.") from None
+                    raise interruption(None, reporter, "joining was stopped.") from None
                 raise NodeError(str(exc)) from None
         reporter.set(100)
         reporter.text(f"joined {len(sources)} clips")

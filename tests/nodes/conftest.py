@@ -66,6 +66,23 @@ class Comfy:
 
         mm.interrupt_current_processing(False)
 
+    @property
+    def Interrupted(self) -> type[Exception]:
+        """ComfyUI's interruption: the executor reports it as ``execution_interrupted`` (no error dialog)."""
+        import comfy.model_management as mm
+
+        return mm.InterruptProcessingException
+
+    async def queue(self, cls: Any, node_id: str = "1", **inputs: Any) -> tuple[str, str]:
+        """Run a node and report it as ComfyUI's executor does: the event the UI gets, and the error message."""
+        try:
+            await self.run(cls, node_id, **inputs)
+        except self.Interrupted:
+            return "execution_interrupted", ""
+        except Exception as exc:
+            return "execution_error", str(exc)
+        return "executed", ""
+
     # -- the executor
     @staticmethod
     def schema(cls: Any) -> Any:

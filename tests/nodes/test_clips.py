@@ -12,7 +12,7 @@ import torch
 
 from comfy_api.latest import InputImpl
 from sora2_bridge.nodes.clips import Sora2Frames, Sora2JoinClips
-from sora2_bridge.nodes.runtime import NodeCancelled, NodeError
+from sora2_bridge.nodes.runtime import NodeError
 from sora2_bridge.shared.video import decode_audio, decode_frames, join_clips, last_frame, plan_frames, probe
 
 
@@ -81,7 +81,7 @@ async def test_frames_refuses_a_batch_bigger_than_free_memory(comfy, make_clip, 
 
 async def test_frames_stops_on_cancel(comfy, make_clip):
     comfy.cancel()
-    with pytest.raises(NodeCancelled):
+    with pytest.raises(comfy.Interrupted):
         await comfy.run(Sora2Frames, video=InputImpl.VideoFromFile(str(make_clip(seconds=2, fps=30))))
 
 
