@@ -5,7 +5,8 @@ that imports ComfyUI (``comfy_api.latest``) and torch. There is deliberately no 
 that has one gets its ``comfy_entrypoint`` ignored by ComfyUI's loader.
 
 Modules: ``generate`` (Sora 2 Video / Remix / Extend), ``jobs`` (Load Job), ``clips`` (Frames, Join Clips),
-``runtime`` (progress, Cancel, errors, restart cache), ``tensors`` (IMAGE/AUDIO conversions).
+``runtime`` (progress, Cancel, errors, restart cache), ``validation`` (queue-time checks, one message per
+problem), ``tensors`` (IMAGE/AUDIO conversions).
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ def quiet_http_logs() -> None:
 
 async def comfy_entrypoint() -> Sora2Extension:
     from ..shared.redact import install_log_redaction
+    from . import validation
 
     install_log_redaction()  # ComfyUI's log handlers exist by now
     quiet_http_logs()
+    validation.install()  # ComfyUI's server exists by now too
     return Sora2Extension()
 
 

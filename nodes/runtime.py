@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..shared import AsyncSoraClient, ProgressEvent, Sora2Error, resolve_config
+from ..shared.config import LOCAL_PLACEHOLDER_KEY
 from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
 from ..shared.locks import KeyedLocks
 from ..shared.models import Video
@@ -221,12 +222,11 @@ def provider_name(provider: str | None) -> str | None:
 
 
 def provider_for_validation(provider: str | None) -> Any:
-    """The provider table to check model/size/seconds against, without needing a key."""
-    import os
-
-    name = provider_name(provider) or os.environ.get("SORA2_PROVIDER") or DEFAULT_PROVIDER
+    """The provider table to check model/size/seconds against, chosen as the client would choose it (widget,
+    environment, user config file) but without needing a key; the default provider's if that choice is broken
+    (the run then reports the broken setting itself)."""
     try:
-        return get_provider(name)
+        return resolve_config(provider_name(provider), api_key=LOCAL_PLACEHOLDER_KEY).provider_spec
     except Sora2Error:
         return get_provider(DEFAULT_PROVIDER)
 
