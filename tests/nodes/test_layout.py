@@ -1,4 +1,4 @@
-"""The example workflows stay readable once ComfyUI has drawn them: no node covers another, previews included."""
+"""The example workflows in ComfyUI: no node covers another once drawn (previews included); each has a thumbnail."""
 
 from __future__ import annotations
 
@@ -60,3 +60,17 @@ def test_the_script_exits_1_on_an_overlap(layout, tmp_path, capsys):
     bad.write_text(json.dumps(workflow))
     assert layout.main([str(bad)]) == 1 and "overlap" in capsys.readouterr().out
     assert layout.main([str(p) for p in WORKFLOWS]) == 0
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_workflow_has_a_small_thumbnail_for_the_template_browser(path):
+    """ComfyUI's template browser shows NAME.jpg beside NAME.json (made by bench/workflow_thumbnails.py)."""
+    from PIL import Image
+
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.is_file(), f"missing {thumbnail.name}: run python bench/workflow_thumbnails.py"
+    assert thumbnail.stat().st_size < 60_000
+    with Image.open(thumbnail) as image:
+        assert image.format == "JPEG" and image.size == (512, 288)
+        low, high = image.convert("L").getextrema()
+        assert high - low > 40  # a picture, not a blank card
