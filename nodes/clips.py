@@ -81,8 +81,14 @@ class Sora2Frames(io.ComfyNode):
     @classmethod
     async def execute(cls, video: Any, start_seconds: float = 0.0, stride: int = 1,
                       max_frames: int = 0) -> io.NodeOutput:
-        source = _source(video)
         reporter = Reporter(cls.hidden.unique_id)
+        with reporter.showing_failures():
+            return await cls._frames(reporter, video, start_seconds, stride, max_frames)
+
+    @classmethod
+    async def _frames(cls, reporter: Reporter, video: Any, start_seconds: float, stride: int,
+                      max_frames: int) -> io.NodeOutput:
+        source = _source(video)
         try:
             info = await asyncio.to_thread(probe, source)
             plan = plan_frames(info, float(start_seconds), int(stride), int(max_frames) or None)
@@ -169,6 +175,7 @@ class Sora2JoinClips(io.ComfyNode):
             except VideoError as exc:
                 if interrupted():
                     raise interruption(None, reporter, "joining was stopped.") from None
+                reporter.failed(str(exc))
                 raise NodeError(str(exc)) from None
         reporter.set(100)
         reporter.text(f"joined {len(sources)} clips")

@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -169,6 +169,15 @@ class Reporter:
         """The failure replaces whatever the status line said last (e.g. "starting a new clip")."""
         self.text(f"Failed: {message}")
 
+    @contextlib.contextmanager
+    def showing_failures(self) -> Iterator[None]:
+        """Every NodeError raised inside also becomes the status line."""
+        try:
+            yield
+        except NodeError as exc:
+            self.failed(str(exc))
+            raise
+
     def event(self, ev: ProgressEvent) -> None:
         if ev.phase == "queued":
             value = 0.0
@@ -276,13 +285,11 @@ class NodeRun:
         try:
             if client:
                 run.client = make_client(provider, base_url)
-            yield run
-        except NodeError as exc:
-            run.reporter.failed(str(exc))
-            raise
-        except Sora2Error as exc:
-            run.reporter.failed(str(exc))
-            raise NodeError(str(exc)) from None
+            with run.reporter.showing_failures():
+                try:
+                    yield run
+                except Sora2Error as exc:
+                    raise NodeError(str(exc)) from None
         finally:
             await run._close()
 

@@ -58,8 +58,9 @@ async def test_frames_of_an_in_memory_video_without_audio(comfy, make_clip):
 
 async def test_frames_errors_are_readable(comfy, make_clip, tmp_path):
     clip = make_clip(seconds=1, fps=30)
-    with pytest.raises(NodeError, match="No frames selected"):
+    with pytest.raises(NodeError, match="No frames selected") as exc:
         await comfy.run(Sora2Frames, video=InputImpl.VideoFromFile(str(clip)), start_seconds=5.0)
+    assert comfy.texts[-1] == f"Failed: {exc.value}"  # the node's status line shows it too
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     with pytest.raises(NodeError, match="Cannot open the video"):
