@@ -118,8 +118,7 @@ class Sora2Video(io.ComfyNode):
     def validate_inputs(cls, model: Any = None) -> bool | str:
         """Checked when the graph is queued, before anything is paid for (one input named: see ``validation``)."""
         values = {**widget_values(_node_id(cls)), "model": model}
-        return check_settings(values.get("model"), values.get("size"), values.get("seconds"), values.get("provider"),
-                              named="model")
+        return check_settings(values.get("model"), values.get("size"), values.get("seconds"), values.get("provider"))
 
     @classmethod
     async def execute(cls, prompt: str, model: str, size: str, seconds: int, fit: str, seed: int,
@@ -189,7 +188,7 @@ class Sora2Extend(io.ComfyNode):
     def validate_inputs(cls, seconds: Any = None) -> bool | str:
         """The added seconds against the provider's offer (the source's model is known only when it runs)."""
         values = {**widget_values(_node_id(cls)), "seconds": seconds}
-        return check_settings(None, None, values.get("seconds"), values.get("provider"), named="seconds")
+        return check_settings(None, None, values.get("seconds"), values.get("provider"))
 
     @classmethod
     async def execute(cls, video_id: str, prompt: str, seconds: int, seed: int, provider: str = "auto",
@@ -206,20 +205,20 @@ def _node_id(cls: Any) -> Any:
     return getattr(getattr(cls, "hidden", None), "unique_id", None)
 
 
-def check_settings(model: Any, size: Any, seconds: Any, provider: Any, *, named: str) -> bool | str:
-    """Model, size and seconds against the chosen provider's table, as one message naming every problem.
+def check_settings(model: Any, size: Any, seconds: Any, provider: Any) -> bool | str:
+    """Model, size and seconds against the chosen provider's table, as one message naming every problem once.
 
-    ``None`` = not known yet (a linked input): not checked. ComfyUI checks a widget's options itself, once, except
-    for the ``named`` input of ``validate_inputs``: that one is checked in full here, the others only when ComfyUI
-    accepted them, so no problem is reported twice.
+    ``None`` = not known yet (a linked input): not checked. Membership in the widget's options is checked here
+    too: ComfyUI's server does not check the options of V3 combo inputs (a value from an old saved workflow
+    reaches the node as it is).
     """
-    if named == "model" and model is not None and model not in MODELS:
+    if model is not None and model not in MODELS:
         return f"model={model!r} is not offered; choose one of {', '.join(MODELS)}."
     spec = provider_for_validation(provider if isinstance(provider, str) else None)
     checks = []
-    if model is not None and size in SIZES:
+    if model is not None and size is not None:
         checks.append(lambda: validate_size(spec, model, size))
-    if seconds is not None and (named == "seconds" or _as_int(seconds) in SECONDS):
+    if seconds is not None:
         checks.append(lambda: validate_seconds(spec, model or spec.default_model, seconds))
     problems = []
     for check in checks:
@@ -228,13 +227,6 @@ def check_settings(model: Any, size: Any, seconds: Any, provider: Any, *, named:
         except InvalidInputError as exc:
             problems.append(str(exc))
     return " ".join(problems) or True
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _id_and_prompt(video_id: Any, prompt: Any) -> tuple[str, str]:

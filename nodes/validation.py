@@ -5,9 +5,8 @@ records that message once *per named input* (and skips its own option/min/max ch
 that needs model, size, seconds and provider together would show the same message four times. So each node's
 ``validate_inputs`` names exactly one input, and reads the other widget values of the same node from the prompt
 being queued, which :func:`remember_prompt` (a ComfyUI ``on_prompt`` handler, run before validation in the same
-request) keeps for the request's task. Widgets that are not named keep ComfyUI's own checks (a ``seconds`` value
-that no provider offers is ComfyUI's one "Value not in list" message), so the checks here skip values ComfyUI
-already refused instead of repeating its message.
+request) keeps for the request's task. (ComfyUI's server does not check the options of V3 combo widgets itself,
+so the checks here cover a value outside the list too, e.g. ``seconds=5`` from an old saved workflow.)
 """
 
 from __future__ import annotations

@@ -110,9 +110,10 @@ class Comfy:
     def errors(self, cls: Any, node_id: str = "1", **inputs: Any) -> list[str]:
         """ComfyUI's queue-time checks of one node, with its messages as the UI lists them.
 
-        As in ComfyUI: the prompt goes through the server's on_prompt handlers first; inputs that
-        ``validate_inputs`` names skip the option and min/max checks; a message from ``validate_inputs`` is
-        recorded once per named input present in the prompt.
+        As in ComfyUI (0.3.6x): the prompt goes through the server's on_prompt handlers first; min/max are checked
+        for inputs ``validate_inputs`` does not name; the options of a V3 combo are not checked by the server
+        (its input type is the string "COMBO", and only list-typed V1 combos are checked); a message from
+        ``validate_inputs`` is recorded once per named input present in the prompt.
         """
         from comfy_api.latest import io
 
@@ -127,8 +128,6 @@ class Comfy:
             if i.id not in values or values[i.id] is None or i.id in named or isinstance(values[i.id], list):
                 continue  # a list is a link: checked when the graph runs
             v = values[i.id]
-            if isinstance(i, io.Combo.Input) and v not in i.options:
-                errors.append(f"Value not in list: {i.id}: {v!r} not in {i.options}")
             lo, hi = getattr(i, "min", None), getattr(i, "max", None)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if lo is not None and v < lo:
