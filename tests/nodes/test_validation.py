@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sora2_bridge.nodes.generate import MODELS, SECONDS, SIZES, Sora2Extend, Sora2Video
 from sora2_bridge.shared.errors import InvalidInputError
@@ -100,3 +102,27 @@ async def test_loading_the_pack_installs_the_prompt_hook_once(comfy):
     await comfy_entrypoint()
     await comfy_entrypoint()
     assert comfy.server.on_prompt_handlers == [validation.remember_prompt]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=JSON, node_id=st.text(max_size=4))
+def test_the_prompt_hook_never_changes_or_breaks_a_queued_prompt(body, node_id):
+    """Whatever arrives at POST /prompt, the hook hands it on untouched; widget values never include a link."""
+    from sora2_bridge.nodes.validation import remember_prompt, widget_values
+
+    assert remember_prompt(body) is body
+    assert not any(isinstance(v, list) for v in widget_values(node_id).values())
+
+
+@settings(max_examples=100, deadline=None)
+@given(model=JSON, size=JSON, seconds=JSON, provider=JSON)
+def test_any_saved_values_get_an_answer_not_a_crash(model, size, seconds, provider):
+    from sora2_bridge.nodes.generate import check_settings
+
+    verdict = check_settings(model, size, seconds, provider)
+    assert verdict is True or (isinstance(verdict, str) and verdict)
