@@ -18,7 +18,7 @@ import torch
 from comfy_api.latest import InputImpl, io
 
 from ..shared.video import FIT_MODES, VideoError, decode_audio, decode_frames, join_clips, plan_frames, probe
-from .runtime import CATEGORY, NodeCancelled, NodeError, Reporter, interrupted
+from .runtime import CATEGORY, NodeError, Reporter, interrupted, interruption
 from .tensors import audio_output
 
 MAX_JOIN = 8
@@ -81,8 +81,14 @@ class Sora2Frames(io.ComfyNode):
     @classmethod
     async def execute(cls, video: Any, start_seconds: float = 0.0, stride: int = 1,
                       max_frames: int = 0) -> io.NodeOutput:
-        source = _source(video)
         reporter = Reporter(cls.hidden.unique_id)
+        with reporter.showing_failures():
+            return await cls._frames(reporter, video, start_seconds, stride, max_frames)
+
+    @classmethod
+    async def _frames(cls, reporter: Reporter, video: Any, start_seconds: float, stride: int,
+                      max_frames: int) -> io.NodeOutput:
+        source = _source(video)
         try:
             info = await asyncio.to_thread(probe, source)
             plan = plan_frames(info, float(start_seconds), int(stride), int(max_frames) or None)
@@ -118,7 +124,7 @@ class Sora2Frames(io.ComfyNode):
                 out=images.numpy(), should_stop=stop, on_frame=progress,
             )
             if stopped:
-                raise NodeCancelled(None, "Decoding was stopped.")
+                raise interruption(None, reporter, "decoding was stopped.")
             span_start = plan.first / info.fps
             audio = await asyncio.to_thread(
                 decode_audio, _source(video), start=float(span_start), duration=len(filled) / float(plan.fps)
@@ -168,7 +174,8 @@ class Sora2JoinClips(io.ComfyNode):
                 await asyncio.to_thread(join_clips, sources, dest, fit=fit, should_stop=interrupted)  # type: ignore[arg-type]
             except VideoError as exc:
                 if interrupted():
-                    raise NodeCancelled(None, "Joining was stopped.") from None
+                    raise interruption(None, reporter, "joining was stopped.") from None
+                reporter.failed(str(exc))
                 raise NodeError(str(exc)) from None
         reporter.set(100)
         reporter.text(f"joined {len(sources)} clips")

@@ -19,6 +19,7 @@ from ..shared.providers import PROVIDERS
 from ..shared.video import last_frame
 from .runtime import CATEGORY, PROVIDER_CHOICES, Clip, NodeRun, node_key, provider_for_validation
 from .tensors import frame_to_image, image_to_reference
+from .validation import widget_values
 
 
 def _union(attr: str) -> list[str]:
@@ -114,21 +115,10 @@ class Sora2Video(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model: Any = None, size: Any = None, seconds: Any = None,
-                        provider: Any = None) -> bool | str:
-        """Checked when the graph is queued, before anything is paid for (linked inputs arrive as None).
-
-        ComfyUI passes only the inputs named here and shows a failure once per named input, so the list is short.
-        """
-        spec = provider_for_validation(provider)
-        try:
-            if model is not None and size is not None:
-                validate_size(spec, model, size)
-            if model is not None and seconds is not None:
-                validate_seconds(spec, model, seconds)
-        except InvalidInputError as exc:
-            return str(exc)
-        return True
+    def validate_inputs(cls, model: Any = None) -> bool | str:
+        """Checked when the graph is queued, before anything is paid for (one input named: see ``validation``)."""
+        values = {**widget_values(_node_id(cls)), "model": model}
+        return check_settings(values.get("model"), values.get("size"), values.get("seconds"), values.get("provider"))
 
     @classmethod
     async def execute(cls, prompt: str, model: str, size: str, seconds: int, fit: str, seed: int,
@@ -195,15 +185,10 @@ class Sora2Extend(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, seconds: Any = None, provider: Any = None) -> bool | str:
-        if seconds is None:
-            return True
-        spec = provider_for_validation(provider)
-        try:
-            validate_seconds(spec, spec.default_model, seconds)
-        except InvalidInputError as exc:
-            return str(exc)
-        return True
+    def validate_inputs(cls, seconds: Any = None) -> bool | str:
+        """The added seconds against the provider's offer (the source's model is known only when it runs)."""
+        values = {**widget_values(_node_id(cls)), "seconds": seconds}
+        return check_settings(None, None, values.get("seconds"), values.get("provider"))
 
     @classmethod
     async def execute(cls, video_id: str, prompt: str, seconds: int, seed: int, provider: str = "auto",
@@ -214,6 +199,34 @@ class Sora2Extend(io.ComfyNode):
             key = node_key("extend", client, [source, text, str(seconds)], seed)
             clip = await run.produce(key, lambda k: client.extend(source, text, seconds, key=k), what=f"an extension of {source}")
             return await clip_output(clip)
+
+
+def _node_id(cls: Any) -> Any:
+    return getattr(getattr(cls, "hidden", None), "unique_id", None)
+
+
+def check_settings(model: Any, size: Any, seconds: Any, provider: Any) -> bool | str:
+    """Model, size and seconds against the chosen provider's table, as one message naming every problem once.
+
+    ``None`` = not known yet (a linked input): not checked. Membership in the widget's options is checked here
+    too: ComfyUI's server does not check the options of V3 combo inputs (a value from an old saved workflow
+    reaches the node as it is).
+    """
+    if model is not None and model not in MODELS:
+        return f"model={model!r} is not offered; choose one of {', '.join(MODELS)}."
+    spec = provider_for_validation(provider if isinstance(provider, str) else None)
+    checks = []
+    if model is not None and size is not None:
+        checks.append(lambda: validate_size(spec, model, size))
+    if seconds is not None:
+        checks.append(lambda: validate_seconds(spec, model or spec.default_model, seconds))
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except InvalidInputError as exc:
+            problems.append(str(exc))
+    return " ".join(problems) or True
 
 
 def _id_and_prompt(video_id: Any, prompt: Any) -> tuple[str, str]:

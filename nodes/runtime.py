@@ -8,11 +8,15 @@ Every Sora 2 node runs its work through :class:`NodeRun`:
 * **Progress.** The service's ``progress`` drives ComfyUI's progress bar (0-90 % rendering, 90-100 % download) and
   the node shows a status line ("queued", "rendering 42%", "downloading 3.1/8.0 MB").
 * **Cancel.** ComfyUI's Cancel sets a flag that nobody delivers to an async node, so every await here races a
-  watcher that checks the flag every 0.1 s. The service has no cancel: a job left running stays in the shared
-  job record, and the error names its video_id so Sora 2 Load Job (or the same graph re-queued) can collect it.
-  A create request already sent is never abandoned half-way: it finishes in the background and is recorded.
+  watcher that checks the flag every 0.1 s. The node then raises ComfyUI's own ``InterruptProcessingException``
+  (see :func:`interruption`), which the executor shows as a quiet interruption like every core node's, not as an
+  error dialog. The service has no cancel: a job left running stays in the shared job record, and the status
+  text and the log name its video_id so Sora 2 Load Job (or the same graph re-queued) can collect it. A create
+  request already sent is never abandoned half-way: it finishes in the background and is recorded.
 * **Errors.** Every ``Sora2Error`` becomes a :class:`NodeError` carrying its readable message and no traceback
-  of the client's internals.
+  of the client's internals; the status text shows it too, so the node never keeps a stale "starting..." line.
+* **Logs.** One line per state change (created with id and price, rendering every 25 %, done with the seconds
+  waited, downloaded with size and time); the status text changes far more often and goes to the UI only.
 * **Caching.** ComfyUI caches outputs within a session by input values (the seed is one of them). Across restarts
   the shared job record keeps, with each job, the fingerprint of the inputs + seed that made it, so they reuse
   that job: its local file, a fresh download, or the wait for a job still running. A different seed pays again.
@@ -25,13 +29,14 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..shared import AsyncSoraClient, ProgressEvent, Sora2Error, resolve_config
+from ..shared.config import LOCAL_PLACEHOLDER_KEY
 from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
 from ..shared.locks import KeyedLocks
 from ..shared.models import Video
@@ -52,20 +57,37 @@ class NodeError(Exception):
     """What the user sees in ComfyUI's error panel: one readable message."""
 
 
-class NodeCancelled(NodeError):
-    def __init__(self, video_id: str | None, detail: str = "") -> None:
-        self.video_id = video_id
-        if video_id:
-            msg = (
-                f"Cancelled: stopped waiting for {video_id}. The service has no cancel, so it keeps running (and is "
-                f"billed); it is kept in the local job record. Collect it with Sora 2 Load Job (video_id {video_id}) "
-                "or queue the same graph again with the same seed."
-            )
-        else:
-            msg = "Cancelled before the service returned a video id. " + (
-                detail or "Nothing was waited for; if a job was created it is in the local job record (sora2 list --local)."
-            )
-        super().__init__(msg)
+def cancel_message(video_id: str | None, detail: str = "") -> str:
+    """What a Cancel leaves behind, and how to collect it."""
+    if video_id:
+        return (
+            f"Cancelled: stopped waiting for {video_id}. The service has no cancel, so it keeps running (and is "
+            f"billed); it is kept in the local job record. Collect it with Sora 2 Load Job (video_id {video_id}) "
+            "or queue the same graph again with the same seed."
+        )
+    if detail:
+        return f"Cancelled: {detail}"
+    return (
+        "Cancelled before the service returned a video id. Nothing was waited for; if a job was created it is in "
+        "the local job record (sora2 list --local)."
+    )
+
+
+def interruption(video_id: str | None, reporter: Reporter | None = None, detail: str = "") -> Exception:
+    """ComfyUI's own ``InterruptProcessingException``, so the executor shows a quiet interruption like every core
+    node's (an error dialog would offer to "fix" a Cancel). Its message never reaches the UI, so the status text
+    and the log say what keeps running; the exception also carries ``video_id`` for callers.
+    """
+    import comfy.model_management as mm
+
+    message = cancel_message(video_id, detail)
+    log.warning("%s%s", f"[node {reporter.node_id}] " if reporter else "", message)
+    if reporter is not None:
+        reporter.text(f"Cancelled: {video_id} keeps running on the service; collect it with Sora 2 Load Job"
+                      if video_id else "Cancelled")
+    exc = mm.InterruptProcessingException(message)
+    exc.video_id = video_id  # type: ignore[attr-defined]
+    return exc
 
 
 # --------------------------------------------------------------------------------------------- ComfyUI hooks
@@ -103,7 +125,14 @@ def _send_text(text: str, node_id: str | None) -> None:
 
 
 class Reporter:
-    """Progress bar + status text of one node execution."""
+    """Progress bar + status text of one node execution, and its log lines.
+
+    The status text follows every event (the UI replaces the last line); the log gets one line per state change
+    only, because ComfyUI's log is shared by every node and read after the fact.
+    """
+
+    # Rendering progress is logged when it passes one of these marks.
+    LOG_MARKS = (25, 50, 75)
 
     def __init__(self, node_id: str | None) -> None:
         self.node_id = node_id
@@ -111,6 +140,8 @@ class Reporter:
         self.value = 0.0
         self._last_text: str | None = None
         self._warnings: list[str] = []
+        self._logged_mark = 0
+        self._download_bytes = 0
 
     def set(self, value: float) -> None:
         value = max(0.0, min(100.0, value))
@@ -118,19 +149,34 @@ class Reporter:
             self.bar.update_absolute(value, 100)
         self.value = value
 
+    def log(self, text: str, level: int = logging.INFO) -> None:
+        log.log(level, "[node %s] %s", self.node_id, text)
+
     def warn(self, text: str) -> None:
         """Logged as a warning and kept in front of every later status line (each line replaces the last)."""
-        log.warning("[node %s] %s", self.node_id, text)
+        self.log(text, logging.WARNING)
         self._warnings.append(f"Warning: {text}.")
         self.text("")
 
     def text(self, text: str) -> None:
+        """The node's status line in the UI (not logged: see :meth:`log`)."""
         shown = " ".join([*self._warnings, text]).strip()
         if shown != self._last_text:
             self._last_text = shown
             _send_text(shown, self.node_id)
-            if text:
-                log.info("[node %s] %s", self.node_id, text)
+
+    def failed(self, message: str) -> None:
+        """The failure replaces whatever the status line said last (e.g. "starting a new clip")."""
+        self.text(f"Failed: {message}")
+
+    @contextlib.contextmanager
+    def showing_failures(self) -> Iterator[None]:
+        """Every NodeError raised inside also becomes the status line."""
+        try:
+            yield
+        except NodeError as exc:
+            self.failed(str(exc))
+            raise
 
     def event(self, ev: ProgressEvent) -> None:
         if ev.phase == "queued":
@@ -147,6 +193,23 @@ class Reporter:
             value = self.value
         self.set(max(self.value, value) if ev.phase != "queued" else value)
         self.text(f"{ev.video_id}: {ev.text}")
+        self._log_event(ev)
+
+    def _log_event(self, ev: ProgressEvent) -> None:
+        if ev.phase == "in_progress":
+            mark = max((m for m in self.LOG_MARKS if ev.progress >= m), default=0)
+            if mark > self._logged_mark:
+                self._logged_mark = mark
+                self.log(f"{ev.video_id}: {ev.text}")
+        elif ev.phase == "completed":
+            self._logged_mark = 100
+            self.log(f"{ev.video_id}: done after {ev.elapsed:.0f}s of waiting")
+        elif ev.phase == "failed":
+            self.log(f"{ev.video_id}: failed after {ev.elapsed:.0f}s of waiting", logging.WARNING)
+        elif ev.phase == "downloading":
+            self._download_bytes = ev.bytes_done or self._download_bytes
+        elif ev.phase == "downloaded":
+            self.log(f"{ev.video_id}: downloaded {self._download_bytes / 1e6:.1f} MB in {ev.elapsed:.1f}s")
 
 
 # --------------------------------------------------------------------------------------------- configuration
@@ -168,12 +231,11 @@ def provider_name(provider: str | None) -> str | None:
 
 
 def provider_for_validation(provider: str | None) -> Any:
-    """The provider table to check model/size/seconds against, without needing a key."""
-    import os
-
-    name = provider_name(provider) or os.environ.get("SORA2_PROVIDER") or DEFAULT_PROVIDER
+    """The provider table to check model/size/seconds against, chosen as the client would choose it (widget,
+    environment, user config file) but without needing a key; the default provider's if that choice is broken
+    (the run then reports the broken setting itself)."""
     try:
-        return get_provider(name)
+        return resolve_config(provider_name(provider), api_key=LOCAL_PLACEHOLDER_KEY).provider_spec
     except Sora2Error:
         return get_provider(DEFAULT_PROVIDER)
 
@@ -223,11 +285,11 @@ class NodeRun:
         try:
             if client:
                 run.client = make_client(provider, base_url)
-            yield run
-        except NodeError:
-            raise
-        except Sora2Error as exc:
-            raise NodeError(str(exc)) from None
+            with run.reporter.showing_failures():
+                try:
+                    yield run
+                except Sora2Error as exc:
+                    raise NodeError(str(exc)) from None
         finally:
             await run._close()
 
@@ -266,12 +328,11 @@ class NodeRun:
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
-                self.reporter.text(f"Cancelled: {video_id} keeps running on the service" if video_id else "Cancelled")
-                raise NodeCancelled(video_id)
+                raise interruption(video_id, self.reporter)
 
     def check_cancel(self, video_id: str | None = None) -> None:
         if interrupted():
-            raise NodeCancelled(video_id)
+            raise interruption(video_id, self.reporter)
 
     # ------------------------------------------------------------------ jobs
     async def produce(
@@ -294,7 +355,13 @@ class NodeRun:
                 self.reporter.text(f"starting {what} (about ${cost_hint:.2f})")
             video = await self.guard(start(key), video_id=None, detach=True)
             self.reporter.text(f"{video.id}: {video.status}")
+            self.reporter.log(f"created {video.id}: {what}, {self._price(video.id, cost_hint)}")
             return await self.collect(video.id, known=video)  # type: ignore[return-value]
+
+    def _price(self, video_id: str, estimate: float | None) -> str:
+        row = self.client.record.get(video_id) if self.client and self.client.record else None
+        cost = row.cost_usd if row is not None and row.cost_usd is not None else estimate
+        return f"about ${cost:.2f}" if cost is not None else "price unknown"
 
     def _local_file(self, video_id: str) -> tuple[Path | None, Any]:
         row = self.client.record.get(video_id) if self.client and self.client.record else None
@@ -315,6 +382,7 @@ class NodeRun:
         if path is not None:
             self.reporter.set(100)
             self.reporter.text(f"{video_id}: reused the downloaded clip (no new charge)")
+            self.reporter.log(f"{video_id}: reused the downloaded clip (no new charge)")
             return Clip(video_id, path, row.cost_usd, reused=True)
         try:
             status = known.status if known is not None else (row.status if row is not None else None)
@@ -339,9 +407,9 @@ class NodeRun:
             from ..shared.errors import CancelledError
 
             if isinstance(exc, CancelledError):
-                raise NodeCancelled(video_id) from None
+                raise interruption(video_id, self.reporter) from None
             if lenient and isinstance(exc, (JobFailedError, ExpiredError, NotFoundError)):
-                log.info("previous job %s is unusable (%s); starting a new one", video_id, exc)
+                self.reporter.log(f"previous job {video_id} is unusable ({exc}); starting a new one")
                 return None
             raise NodeError(str(exc)) from None
 

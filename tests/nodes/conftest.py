@@ -32,10 +32,19 @@ else:
 
 # ---------------------------------------------------------------------------------------- the harness
 class Recorder:
-    """Stands in for PromptServer.instance: keeps the status texts nodes send."""
+    """Stands in for PromptServer.instance: keeps the status texts nodes send, runs the on_prompt handlers."""
 
     def __init__(self) -> None:
         self.texts: list[tuple[str, str]] = []
+        self.on_prompt_handlers: list[Callable[[Any], Any]] = []
+
+    def add_on_prompt_handler(self, handler: Callable[[Any], Any]) -> None:
+        self.on_prompt_handlers.append(handler)
+
+    def trigger_on_prompt(self, json_data: Any) -> Any:
+        for handler in self.on_prompt_handlers:
+            json_data = handler(json_data)
+        return json_data
 
     def send_progress_text(self, text: Any, node_id: str, sid: Any = None) -> None:
         self.texts.append((str(node_id), text.decode() if isinstance(text, (bytes, bytearray)) else text))
@@ -66,6 +75,23 @@ class Comfy:
 
         mm.interrupt_current_processing(False)
 
+    @property
+    def Interrupted(self) -> type[Exception]:
+        """ComfyUI's interruption: the executor reports it as ``execution_interrupted`` (no error dialog)."""
+        import comfy.model_management as mm
+
+        return mm.InterruptProcessingException
+
+    async def queue(self, cls: Any, node_id: str = "1", **inputs: Any) -> tuple[str, str]:
+        """Run a node and report it as ComfyUI's executor does: the event the UI gets, and the error message."""
+        try:
+            await self.run(cls, node_id, **inputs)
+        except self.Interrupted:
+            return "execution_interrupted", ""
+        except Exception as exc:
+            return "execution_error", str(exc)
+        return "executed", ""
+
     # -- the executor
     @staticmethod
     def schema(cls: Any) -> Any:
@@ -81,29 +107,44 @@ class Comfy:
                 out[i.id] = default
         return out
 
-    def validate(self, cls: Any, **inputs: Any) -> bool | str:
-        """ComfyUI's queue-time checks: combo options and numeric bounds, then the node's ``validate_inputs``."""
+    def errors(self, cls: Any, node_id: str = "1", **inputs: Any) -> list[str]:
+        """ComfyUI's queue-time checks of one node, with its messages as the UI lists them.
+
+        As in ComfyUI (0.3.6x): the prompt goes through the server's on_prompt handlers first; min/max are checked
+        for inputs ``validate_inputs`` does not name; the options of a V3 combo are not checked by the server
+        (its input type is the string "COMBO", and only list-typed V1 combos are checked); a message from
+        ``validate_inputs`` is recorded once per named input present in the prompt.
+        """
         from comfy_api.latest import io
 
         values = {**self.widget_defaults(cls), **inputs}
+        self.server.trigger_on_prompt({"prompt": {node_id: {"class_type": cls.GET_SCHEMA().node_id,
+                                                            "inputs": values}}})
+        custom = cls.validate_inputs.__func__ is not io.ComfyNode.validate_inputs.__func__
+        spec = inspect.getfullargspec(cls.validate_inputs) if custom else None
+        named = {k: v for k, v in values.items() if spec and (spec.varkw is not None or k in spec.args)}
+        errors = []
         for i in cls.GET_SCHEMA().inputs:
-            if i.id not in values or values[i.id] is None:
-                continue
+            if i.id not in values or values[i.id] is None or i.id in named or isinstance(values[i.id], list):
+                continue  # a list is a link: checked when the graph runs
             v = values[i.id]
-            if isinstance(i, io.Combo.Input) and v not in i.options:
-                return f"Value not in list: {i.id}: {v!r} not in {i.options}"
             lo, hi = getattr(i, "min", None), getattr(i, "max", None)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if lo is not None and v < lo:
-                    return f"Value {v} smaller than min of {lo}: {i.id}"
+                    errors.append(f"Value {v} smaller than min of {lo}: {i.id}")
                 if hi is not None and v > hi:
-                    return f"Value {v} bigger than max of {hi}: {i.id}"
-        if cls.validate_inputs.__func__ is io.ComfyNode.validate_inputs.__func__:
-            return True
-        # like ComfyUI: only the inputs the function names (all of them if it takes **kwargs)
-        spec = inspect.getfullargspec(cls.validate_inputs)
-        named = {k: v for k, v in values.items() if spec.varkw is not None or k in spec.args}
-        return cls.validate_inputs(**named)
+                    errors.append(f"Value {v} bigger than max of {hi}: {i.id}")
+        if named:
+            clone = cls.PREPARE_CLASS_CLONE({io.Hidden.unique_id: node_id})
+            result = clone.validate_inputs(**named)
+            if result is not True:
+                errors += [f"Custom validation failed for node: {k}" + ("" if result is False else f" - {result}")
+                           for k in named]
+        return errors
+
+    def validate(self, cls: Any, **inputs: Any) -> bool | str:
+        """True, or the messages ComfyUI would list (one per line)."""
+        return "\n".join(self.errors(cls, **inputs)) or True
 
     async def run(self, cls: Any, node_id: str = "1", **inputs: Any) -> Any:
         """Execute like ComfyUI: schema checks, a class clone with hidden inputs, then the async execute."""
@@ -125,8 +166,11 @@ def comfy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Comfy]:
     import comfy.utils
     import server
 
+    from sora2_bridge.nodes import validation
+
     harness = Comfy()
     monkeypatch.setattr(server.PromptServer, "instance", harness.server, raising=False)
+    assert validation.install()  # what loading the pack does (comfy_entrypoint)
     previous_hook = comfy.utils.PROGRESS_BAR_HOOK
     comfy.utils.PROGRESS_BAR_HOOK = harness._hook
     mm.interrupt_current_processing(False)

@@ -12,7 +12,7 @@ import torch
 
 from comfy_api.latest import InputImpl
 from sora2_bridge.nodes.clips import Sora2Frames, Sora2JoinClips
-from sora2_bridge.nodes.runtime import NodeCancelled, NodeError
+from sora2_bridge.nodes.runtime import NodeError
 from sora2_bridge.shared.video import decode_audio, decode_frames, join_clips, last_frame, plan_frames, probe
 
 
@@ -58,8 +58,9 @@ async def test_frames_of_an_in_memory_video_without_audio(comfy, make_clip):
 
 async def test_frames_errors_are_readable(comfy, make_clip, tmp_path):
     clip = make_clip(seconds=1, fps=30)
-    with pytest.raises(NodeError, match="No frames selected"):
+    with pytest.raises(NodeError, match="No frames selected") as exc:
         await comfy.run(Sora2Frames, video=InputImpl.VideoFromFile(str(clip)), start_seconds=5.0)
+    assert comfy.texts[-1] == f"Failed: {exc.value}"  # the node's status line shows it too
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     with pytest.raises(NodeError, match="Cannot open the video"):
@@ -81,7 +82,7 @@ async def test_frames_refuses_a_batch_bigger_than_free_memory(comfy, make_clip, 
 
 async def test_frames_stops_on_cancel(comfy, make_clip):
     comfy.cancel()
-    with pytest.raises(NodeCancelled):
+    with pytest.raises(comfy.Interrupted):
         await comfy.run(Sora2Frames, video=InputImpl.VideoFromFile(str(make_clip(seconds=2, fps=30))))
 
 

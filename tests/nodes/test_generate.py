@@ -13,7 +13,7 @@ import torch
 
 from sora2_bridge.nodes.generate import Sora2Extend, Sora2Remix, Sora2Video
 from sora2_bridge.nodes.jobs import Sora2LoadJob
-from sora2_bridge.nodes.runtime import NodeCancelled, NodeError
+from sora2_bridge.nodes.runtime import NodeError
 from sora2_bridge.shared import JobRecord
 from sora2_bridge.shared.config import data_dir
 from sora2_bridge.shared.video import probe
@@ -98,7 +98,7 @@ async def test_bad_size_is_refused_at_queue_time_and_at_run_time(comfy, local):
     msg = comfy.validate(Sora2Video, model="sora-2", size="1792x1024", seconds=4)
     assert isinstance(msg, str) and "1792x1024" in msg and "sora-2-pro" in msg
     assert comfy.validate(Sora2Video, model="sora-2-pro", size="1792x1024", seconds=12) is True
-    assert "not in list" in comfy.validate(Sora2Video, size="640x480")
+    assert "640x480" in comfy.validate(Sora2Video, size="640x480")
     with pytest.raises(NodeError, match="sora-2-pro"):
         await comfy.run(Sora2Video, prompt=PROMPT, model="sora-2", size="1792x1024", seed=5)
     with pytest.raises(NodeError, match="prompt is empty"):
@@ -138,7 +138,7 @@ async def test_progress_follows_the_service_and_shows_status(comfy, local, sim_c
     assert "queued" in texts and "rendering" in texts and "downloading" in texts, texts
 
 
-async def test_cancel_stops_waiting_within_a_second_and_load_job_collects_it(comfy, local, sim_config):
+async def test_cancel_stops_waiting_within_a_second_and_load_job_collects_it(comfy, local, sim_config, caplog):
     sim_config.instant = False
     sim_config.speed = 0.05  # a job that would take a minute
     task = asyncio.ensure_future(comfy.run(Sora2Video, prompt=PROMPT, seed=10))
@@ -146,11 +146,15 @@ async def test_cancel_stops_waiting_within_a_second_and_load_job_collects_it(com
     assert not task.done()
     pressed = time.monotonic()
     comfy.cancel()
-    with pytest.raises(NodeCancelled) as exc:
+    with pytest.raises(comfy.Interrupted) as exc:  # ComfyUI's own interruption: no error dialog
         await task
     assert time.monotonic() - pressed < 1.0
     video_id = exc.value.video_id
     assert video_id and video_id in str(exc.value) and "Load Job" in str(exc.value)
+    # the exception's text never reaches the UI: the status line and the log say what keeps running
+    assert video_id in comfy.texts[-1] and "Load Job" in comfy.texts[-1]
+    assert any(video_id in r.getMessage() and "Load Job" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
     row = JobRecord(data_dir() / "jobs.sqlite3").get(video_id)
     assert row is not None and row.status in ("queued", "in_progress")  # kept in the shared record
 
@@ -161,13 +165,28 @@ async def test_cancel_stops_waiting_within_a_second_and_load_job_collects_it(com
     assert same_id == video_id and creates(local) == 1
 
 
+async def test_cancel_is_reported_like_every_other_cancel_and_errors_as_errors(comfy, local, sim_config):
+    comfy.cancel()
+    assert await comfy.queue(Sora2Video, prompt=PROMPT, seed=20) == ("execution_interrupted", "")
+    comfy.reset_cancel()
+    event, message = await comfy.queue(Sora2Remix, video_id="video_does_not_exist", prompt=SNOW, seed=0)
+    assert event == "execution_error" and "not found" in message
+
+
+async def test_status_text_after_a_failure_shows_the_failure(comfy, local):
+    with pytest.raises(NodeError) as exc:
+        await comfy.run(Sora2Video, prompt=PROMPT + " __policy__", seed=21)  # the simulator refuses it
+    assert any(t.startswith("starting a new clip") for t in comfy.texts)
+    assert comfy.texts[-1] == f"Failed: {exc.value}"
+
+
 async def test_cancel_then_requeue_resumes_the_same_job(comfy, local, sim_config):
     sim_config.instant = False
     sim_config.speed = 0.05
     task = asyncio.ensure_future(comfy.run(Sora2Video, prompt=PROMPT, seed=11))
     await asyncio.sleep(0.5)
     comfy.cancel()
-    with pytest.raises(NodeCancelled) as exc:
+    with pytest.raises(comfy.Interrupted) as exc:
         await task
     comfy.reset_cancel()
     httpx.post(f"{local.root_url}/_sim/clock", json={"advance": 120})
@@ -206,7 +225,7 @@ async def test_remix_and_extend(comfy, local):
     assert cost == pytest.approx(0.4)  # only the added seconds are billed
     again = await comfy.run(Sora2Remix, video_id=source, prompt=SNOW, seed=0)
     assert again.args[1] == remix_id  # cached like a create
-    assert comfy.validate(Sora2Extend, seconds=7).startswith("Value not in list")
+    assert len(comfy.errors(Sora2Extend, seconds=7)) == 1 and "seconds=7" in comfy.validate(Sora2Extend, seconds=7)
     with pytest.raises(NodeError, match="video id"):
         await comfy.run(Sora2Remix, video_id="", prompt="x", seed=0)
 

@@ -7,7 +7,8 @@ interrupt_processing = False
 
 
 class InterruptProcessingException(Exception):
-    pass
+    """Raised by a node that stops for Cancel; the executor logs "Processing interrupted" and tells the UI
+    ``execution_interrupted`` (no error dialog, no traceback)."""
 
 
 def interrupt_current_processing(value=True):
