@@ -23,7 +23,7 @@ from .model import Crossfade, Join
 TILE_WIDTH = 320
 CAPTION_HEIGHT = 46
 COLUMNS = 4
-PROMPT_CHARS = 48
+PROMPT_CHARS = 60  # at most this much of a prompt is tried on the caption line
 
 
 def join_film(clips: Sequence[str | Path], joins: Sequence[Join], dest: str | Path) -> Path:
@@ -69,7 +69,8 @@ def contact_sheet(clips: Sequence[str | Path], shots: Sequence[Any], dest: str |
         x, y = (i % cols) * tile_width, (i // cols) * (tile_h + CAPTION_HEIGHT)
         sheet.paste(im, (x, y + (tile_h - im.height) // 2))
         draw.text((x + 6, y + tile_h + 4), str(shot.id), fill=(255, 255, 255), font=bold)
-        draw.text((x + 6, y + tile_h + 25), _prompt_start(shot.prompt), fill=(190, 190, 190), font=small)
+        draw.text((x + 6, y + tile_h + 25), _prompt_start(shot.prompt, small, tile_width - 12), fill=(190, 190, 190),
+                  font=small)
     out = Path(dest)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part.png")
@@ -87,6 +88,9 @@ def _thumbnail(clip: Path, width: int) -> Image.Image:
     return im.resize((width, max(1, round(width * im.height / im.width))), Image.Resampling.LANCZOS)
 
 
-def _prompt_start(prompt: str) -> str:
+def _prompt_start(prompt: str, font: Any, width: int) -> str:
+    """The start of the prompt on one line that fits ``width`` pixels, with an ellipsis when cut."""
     text = " ".join(prompt.split())
-    return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1].rstrip() + "…"
+    while text and font.getlength(text) > width:
+        text = text[: max(0, min(len(text) - 2, PROMPT_CHARS))].rstrip() + "…"
+    return text
