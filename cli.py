@@ -367,11 +367,13 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
             start = s.kind if s.source is None else f"{s.kind} {s.source}"
             if s.image_path:
                 start = f"image {Path(s.image_path).name}"
-            table.add_row(str(n), s.id, start, s.model, str(s.added_seconds or s.seconds), describe_join(s.join_after),
-                          usd(s.cost_usd))
+            if not s.in_film:
+                start += " (inside its extension)"
+            seconds = f"+{s.added_seconds}" if s.added_seconds else str(s.seconds)
+            table.add_row(str(n), s.id, start, s.model, seconds, describe_join(s.join_after), usd(s.cost_usd))
         out.print(table)
-        out.print(f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots on {plan.provider.name}; "
-                  f"film: {plan.film}", highlight=False)
+        out.print(f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots on {plan.provider.name}; film of "
+                  f"{len(plan.film_shots)} shots: {plan.film}", highlight=False)
 
     if status_only or args.dry_run:
         # The key is never used here: it only lets the provider's base URL resolve without one.
