@@ -417,16 +417,17 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
         shots_dir = plan.film.parent / f"{plan.film.stem}-shots"
         with contextlib.ExitStack() as stack:
             on_event = None
-            if not args.json and err.is_terminal:
+            if not args.json and err.is_terminal:  # one line per shot, and one for the film
                 bars = stack.enter_context(Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                                 TaskProgressColumn(), TimeElapsedColumn(), console=err))
-                tasks = {s.id: bars.add_task(f"{s.id}: planned", total=100) for s in plan.shots}
-                tasks[None] = bars.add_task("film: after the shots", total=100)
+                lines = {s.id: bars.add_task(f"{s.id}: planned", total=100) for s in plan.shots}
+                lines[None] = bars.add_task("film: after the shots", total=100)
 
-                def on_event(ev: Any) -> None:
-                    name = ev.shot_id or "film"
-                    what = ev.message or ev.phase
-                    bars.update(tasks[ev.shot_id], completed=ev.progress, description=f"{name}: {what}")
+                def draw(ev: Any) -> None:
+                    bars.update(lines[ev.shot_id], completed=ev.progress,
+                                description=f"{ev.shot_id or 'film'}: {ev.message or ev.phase}")
+
+                on_event = draw
             try:
                 result = await run_storyboard(client, plan, out_dir=shots_dir, on_event=on_event)
             except StoryboardFailed as exc:

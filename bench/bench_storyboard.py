@@ -19,7 +19,6 @@ The simulator's media cache is warmed first (same prompts, same frames), so its 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import resource

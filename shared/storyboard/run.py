@@ -217,7 +217,7 @@ class _Runner:
             self.emit(ShotEvent(shot.id, "failed", 0, res.video_id, message=str(exc)))
 
     async def _make(self, shot: PlannedShot, res: ShotResult) -> None:
-        client, record = self.client, self.client.record
+        record = self.client.record
         async with _KEY_LOCKS.hold(shot.key):
             row = record.find_by_key(shot.key) if record is not None else None
             if row is not None and row.status == "completed" and row.video_file and Path(row.video_file).is_file():
