@@ -104,3 +104,50 @@ async def test_resume_after_a_failed_shot_pays_only_for_what_is_missing(client, 
     assert sim.state.jobs_created == 7
     assert {s.id for s in again.shots if not s.reused} == {"b", "d"}
     assert all(s.state == "done" for s in storyboard_status(edited, record))
+
+
+DERIVED = """
+defaults: {size: 1280x720, seconds: 4}
+shots:
+  - id: pier
+    prompt: An old wooden pier in fog
+  - id: pier-sun
+    prompt: The same pier in bright sunshine
+    start: {remix: pier}
+  - id: walk
+    prompt: Someone walks to the end of the pier
+    start: {extend: pier-sun}
+"""
+
+
+async def test_remix_and_extend_shots_and_the_film_without_the_extended_source(client, plan_for, sim,
+                                                                               tmp_path: Path) -> None:
+    plan = plan_for(DERIVED)
+    result = await run_storyboard(client, plan, out_dir=tmp_path / "shots")
+    jobs = {j.id: j for j in sim.state.jobs.values()}
+    made = {s.id: jobs[s.video_id] for s in result.shots}
+    assert made["pier-sun"].kind == "remix" and made["pier-sun"].remixed_from_video_id == made["pier"].id
+    assert made["walk"].kind == "extend" and made["walk"].seconds == 8
+    assert probe(result.film).duration == pytest.approx(4 + 8, abs=1 / FPS)  # pier, then walk (which holds pier-sun)
+    assert result.spent_usd == pytest.approx(0.4 + 0.4 + 0.4)  # the extension pays for its added 4 s only
+
+
+async def test_a_cancelled_run_leaves_its_jobs_to_the_next_run(client, plan_for, sim, tmp_path: Path) -> None:
+    plan = plan_for(CHAIN)
+    with pytest.raises(StoryboardFailed) as caught:
+        await run_storyboard(client, plan, out_dir=tmp_path / "shots", should_cancel=lambda: True)
+    assert sim.state.jobs_created == 0  # cancelled before anything was created
+    assert "cancelled" in str(caught.value)
+
+    def cancel_after_first_create() -> bool:
+        return sim.state.jobs_created >= 1
+
+    with pytest.raises(StoryboardFailed) as caught:
+        await run_storyboard(client, plan, out_dir=tmp_path / "shots", should_cancel=cancel_after_first_create)
+    left = [s for s in caught.value.result.shots if s.status == "cancelled" and s.video_id]
+    assert left and all(s.video_id in str(caught.value) for s in left)  # the error names what keeps running
+
+    result = await run_storyboard(client, plan, out_dir=tmp_path / "shots")
+    assert result.ok
+    assert sim.state.jobs_created == 3  # the jobs left running were collected, not paid again
+    assert {s.video_id for s in left} <= {s.video_id for s in result.shots}
