@@ -3,7 +3,8 @@
 The public API every front end calls (all in ``sora2_bridge.shared.storyboard``)::
 
     sb = load_storyboard(path_or_text_or_mapping)                  # Storyboard, or InvalidInputError naming shot+field
-    plan = plan_storyboard(sb, client.provider, base_url=client.config.base_url, base_dir=folder)  # sends nothing
+    plan = plan_storyboard(sb, client.provider, base_url=client.config.base_url, base_dir=folder,
+                           film=None, images={"s1": png_bytes})    # sends nothing; images: first frames by shot id
     plan.check_budget(max_usd)                                     # InvalidInputError if the total is over
     plan.as_dict(); plan.total_usd; plan.id                        # show the plan; plan.id dedupes repeated calls
     result = await run_storyboard(client, plan, out_dir=folder, on_event=cb, should_cancel=flag)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -133,14 +134,26 @@ def plan_storyboard(
     base_url: str | None = None,
     base_dir: str | Path = ".",
     film: str | Path | None = None,
+    images: Mapping[str, ImageInput | bytes] | None = None,
 ) -> Plan:
     """Check every shot against ``provider`` and work out the order, the prices and the record keys.
 
     ``base_url`` is the client's (``client.config.base_url``): keys differ between services, so a job made on one
     is never taken for a job on another. Image paths and the output are relative to ``base_dir`` (the folder of
-    the storyboard file); ``film`` overrides ``output.film``. Raises InvalidInputError naming the shot and the
-    field; sends nothing.
+    the storyboard file); ``film`` overrides ``output.film``. ``images`` gives first frames by shot id that do not
+    come from a file (the ComfyUI node's IMAGE input, an image an agent sent): such a shot must start from
+    nothing or from an image, which it replaces. Raises InvalidInputError naming the shot and the field; sends
+    nothing.
     """
+    images = dict(images or {})
+    for shot_id in images:
+        shot = next((s for s in sb.shots if s.id == shot_id), None)
+        if shot is None:
+            raise InvalidInputError(f"An image was given for shot {shot_id!r}, but the storyboard has no such shot.",
+                                    param="images")
+        if shot.start is not None and shot.start.kind != "image":
+            raise shot_error(shot_id, f"start.{shot.start.kind}", "an image was given for this shot, but it "
+                             f"starts from shot {shot.start.ref!r}; remove one of the two")
     spec = get_provider(provider) if isinstance(provider, str) else provider
     url = (base_url or spec.base_url or "").rstrip("/")
     base = Path(base_dir).expanduser()
@@ -156,7 +169,7 @@ def plan_storyboard(
     for shot_id in order:
         shot = sb.shot(shot_id)
         planned[shot_id] = _plan_shot(shot, sb.shots.index(shot), spec, url, base, default_model, size,
-                                      d.seconds, planned, in_film=shot_id not in extended)
+                                      d.seconds, planned, in_film=shot_id not in extended, image=images.get(shot_id))
     film_path = Path(film).expanduser() if film is not None else base / sb.output.film
     sheet = base / sb.output.contact_sheet if sb.output.contact_sheet else film_path.with_suffix(".png")
     return Plan(sb, spec, url, tuple(planned[s.id] for s in sb.shots), tuple(order), film_path.absolute(),
@@ -179,7 +192,7 @@ def _order(sb: Storyboard) -> list[str]:
 
 def _plan_shot(
     shot: Any, index: int, spec: Provider, url: str, base: Path, default_model: str, size: str, default_seconds: int,
-    planned: dict[str, PlannedShot], *, in_film: bool,
+    planned: dict[str, PlannedShot], *, in_film: bool, image: ImageInput | bytes | None = None,
 ) -> PlannedShot:
     kind = "create" if shot.start is None or shot.start.kind == "image" else shot.start.kind
     source = planned[shot.start.ref] if kind != "create" else None
@@ -221,12 +234,13 @@ def _plan_shot(
         key = _key(spec, url, "continue", source.key, shot.prompt, model, size, seconds)
         return PlannedShot(kind=kind, model=model, size=size, seconds=seconds, cost_usd=cost, key=key,
                            source=source.id, **common)
-    image, image_path, warnings = None, None, ()
-    if shot.start is not None:  # an image start
-        path = base / shot.start.ref
-        loaded = check("start.image", load_image_file, path)
-        fitted = check("start.image", fit_reference, loaded, size)
-        image, image_path, warnings = fitted.image, str(path), tuple(fitted.warnings)
+    image_path, warnings = None, ()
+    if image is None and shot.start is not None:  # an image file
+        image_path = str(base / shot.start.ref)
+        image = check("start.image", load_image_file, image_path)
+    if image is not None:
+        fitted = check("start.image", fit_reference, image, size)
+        image, warnings = fitted.image, tuple(fitted.warnings)
     image_sha = hashlib.sha256(image.data).hexdigest() if image is not None else None
     key = _key(spec, url, "create", None, shot.prompt, model, size, seconds, image_sha)
     return PlannedShot(kind=kind, model=model, size=size, seconds=seconds, cost_usd=cost, key=key, image=image,

@@ -170,3 +170,17 @@ def test_models_are_strict() -> None:
     with pytest.raises(ValueError):
         Start.model_validate({})
     assert Storyboard.model_config["extra"] == "forbid"
+
+
+def test_an_image_given_by_shot_id_replaces_the_file_and_keys_by_its_bytes(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 360), (10, 200, 30)).save(buf, format="PNG")
+    sb = load_storyboard(BASE)
+    given = plan_storyboard(sb, COMETAPI, images={"s1": buf.getvalue()})
+    s1 = given.shot("s1")
+    assert s1.image is not None and s1.image_path is None and s1.key != plan(BASE).shot("s1").key
+    assert given.shot("s2").key != plan(BASE).shot("s2").key  # made from s1's last frame
+    with pytest.raises(InvalidInputError, match='shot "s2", field "start.continue"'):
+        plan_storyboard(sb, COMETAPI, images={"s2": buf.getvalue()})
+    with pytest.raises(InvalidInputError, match="no such shot"):
+        plan_storyboard(sb, COMETAPI, images={"s9": buf.getvalue()})
