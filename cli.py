@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="answer errors as OpenAI documents them or as CometAPI really sends them")
     sim.add_argument("--progress", default="linear", type=_progress_profile,
                      help="how jobs report progress (a create may pick its own with the X-Sim-Progress header)")
+    _storyboard_arguments(add("storyboard", help="make a film from a storyboard file; `storyboard status FILE`"))
     return p
 
 
@@ -479,9 +480,118 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- storyboard
+def _storyboard_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("file", help="storyboard (YAML or JSON); or the word `status` followed by the file")
+    sp.add_argument("status_file", nargs="?", help=argparse.SUPPRESS)
+    sp.add_argument("-o", "--output", help="the film (default: output.film of the storyboard, film.mp4)")
+    sp.add_argument("--max-usd", type=float, help="refuse to start if the estimated total is above this")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, the order and the prices; send nothing")
+
+
+async def cmd_storyboard(args: argparse.Namespace) -> int:
+    """``sora2 storyboard FILE``: plan, check the budget, run every shot with one progress line each, join.
+
+    ``--dry-run`` and ``storyboard status FILE`` never open a connection: the plan and the job record are local.
+    """
+    from rich.progress import Progress as Bars
+
+    from .shared.outputs import check_output
+    from .shared.pricing import format_usd as usd
+    from .shared.storyboard import (load_storyboard, plan_storyboard, run_storyboard,
+                                    storyboard_status)
+    from .shared.storyboard.plan import describe_join
+
+    status_only = args.file == "status" and args.status_file is not None
+    path = Path(args.status_file if status_only else args.file)
+    sb = load_storyboard(path)
+    provider = args.provider or ("local" if args.simulate else sb.defaults.provider)
+
+    def plan_for(provider_name: str, base_url: str) -> Any:
+        return plan_storyboard(sb, provider_name, base_url=base_url, base_dir=path.parent, film=args.output)
+
+    def show_plan(plan: Any) -> None:
+        table = Table("#", "shot", "start", "model", "seconds", "join after", "price")
+        for n, shot_id in enumerate(plan.order, 1):
+            s = plan.shot(shot_id)
+            start = s.kind if s.source is None else f"{s.kind} {s.source}"
+            if s.image_path:
+                start = f"image {Path(s.image_path).name}"
+            if not s.in_film:
+                start += " (inside its extension)"
+            seconds = f"+{s.added_seconds}" if s.added_seconds else str(s.seconds)
+            table.add_row(*map(cell, (n, s.id, start, s.model, seconds, describe_join(s.join_after),
+                                      usd(s.cost_usd))))
+        out.print(table)
+        say(out, f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots on {plan.provider.name}; film of "
+                 f"{len(plan.film_shots)} shots: {plan.film}")
+
+    if status_only or args.dry_run:
+        # The key is never used here: it only lets the provider's base URL resolve without one.
+        config = resolve_config(provider, args.base_url, api_key="not-needed-offline")
+        plan = plan_for(config.provider, config.base_url)
+        if args.dry_run and not status_only:
+            plan.check_budget(args.max_usd)
+            if args.json:
+                write_json({**plan.as_dict(), "sent": False})
+            else:
+                show_plan(plan)
+            return 0
+        from .shared.config import data_dir
+        from .shared.record import RECORD_FILE, JobRecord
+
+        states = storyboard_status(plan, JobRecord(data_dir() / RECORD_FILE))
+        left = round(sum(s.cost_usd for s in states if s.state != "done"), 4)
+        done = sum(1 for s in states if s.state == "done")
+        if args.json:
+            write_json({"storyboard_id": plan.id, "shots": [s.as_dict() for s in states],
+                        "done": done, "left": len(states) - done, "left_usd": left})
+            return 0
+        table = Table("shot", "state", "video id", "file", "price if made")
+        for st in states:
+            table.add_row(*map(cell, (st.id, st.state, st.video_id, st.file,
+                                      usd(st.cost_usd) if st.state != "done" else "")))
+        out.print(table)
+        say(out, f"{done} of {len(states)} shots done; the rest costs about {usd(left)}.")
+        return 0
+
+    async with open_client(args) as client:
+        plan = plan_for(client.config.provider, client.config.base_url)
+        plan.check_budget(args.max_usd)
+        check_output(plan.film, overwrite=True)
+        for warning in plan.warnings:  # before anything is paid, also with --json
+            say(err, f"Warning: {warning}.")
+        if not args.json:
+            note = " (simulated: free)" if args.simulate else ""
+            say(err, f"Estimated cost: {usd(plan.total_usd)}{note} for {len(plan.shots)} shots on "
+                     f"{client.config.provider}")
+        shots_dir = plan.film.parent / f"{plan.film.stem}-shots"
+        with contextlib.ExitStack() as stack:
+            on_event = None
+            if not args.json and err.is_terminal:  # one line per shot, and one for the film
+                bars = stack.enter_context(Bars(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                                                BarColumn(),
+                                                TaskProgressColumn(), TimeElapsedColumn(), console=err))
+                lines = {s.id: bars.add_task(f"{s.id}: planned", total=100) for s in plan.shots}
+                lines[None] = bars.add_task("film: after the shots", total=100)
+
+                def draw(ev: Any) -> None:
+                    bars.update(lines[ev.shot_id], completed=ev.progress,
+                                description=visible(f"{ev.shot_id or 'film'}: {ev.message or ev.phase}",
+                                                    one_line=True))
+
+                on_event = draw
+            result = await run_storyboard(client, plan, out_dir=shots_dir, on_event=on_event)
+    reused = sum(1 for s in result.shots if s.reused)
+    _emit(args, result.as_dict(), f"Saved {result.film} ({len(result.shots)} shots, {reused} reused; "
+          f"spent {usd(result.spent_usd)}) and the contact sheet {result.contact_sheet}")
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate, "status": cmd_status, "download": cmd_download, "remix": cmd_derived,
     "extend": cmd_derived, "edit": cmd_derived, "list": cmd_list, "delete": cmd_delete, "cost": cmd_cost,
+    "storyboard": cmd_storyboard,
 }
 
 

@@ -37,6 +37,11 @@ SECTIONS = [
     ("MCP overhead: get_status over stdio", "bench/bench_mcp.py",
      "`get_status` round trips through `sora2-mcp --simulate` over stdio with the SDK's client, p50/p99, minus the "
      "simulator's own response time measured in the same run."),
+    ("Storyboards: independent shots, chained cuts, memory", "bench/bench_storyboard.py",
+     "6 independent shots as one storyboard vs the same 6 clips one after another through the single-clip path; "
+     "6 chained shots (each continues the previous one): our overhead per cut beyond the render; peak RSS of a "
+     "storyboard of 6 shots vs 24. Goals: at most 1.3x one shot when the provider's cap allows, p50 overhead per "
+     "cut under 1 s, memory flat in the number of shots."),
     ("The simulator itself", "bench/bench_simulator.py",
      "Render time of a 4 s 1280x720 clip (and others), and how many concurrent jobs the simulator sustains."),
 ]

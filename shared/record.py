@@ -418,6 +418,42 @@ class JobRecord:
             ).fetchall()
         return [float(r[0]) for r in rows if r[0] is not None and r[0] > 0]
 
+    # ------------------------------------------------------------------ storyboard runs
+    def _storyboard_db(self) -> sqlite3.Connection:
+        if not getattr(self, "_storyboard_ready", False):
+            with self._lock:
+                self._db.executescript(_STORYBOARD_SCHEMA)
+            self._storyboard_ready = True
+        return self._db
+
+    def start_storyboard_run(self, run_id: str, storyboard_id: str, plan: dict[str, Any]) -> None:
+        """Record that a storyboard run began, with its plan (shot ids, keys, prices)."""
+        db = self._storyboard_db()
+        with self._lock:
+            db.execute("INSERT INTO storyboard_runs (id, storyboard_id, status, started_at, plan) VALUES (?,?,?,?,?)",
+                       (run_id, storyboard_id, "running", time.time(), _json(plan)))
+
+    def finish_storyboard_run(self, run_id: str, status: str, result: dict[str, Any]) -> None:
+        """Record how a run ended (completed, failed, cancelled) and what each shot became."""
+        db = self._storyboard_db()
+        with self._lock:
+            db.execute("UPDATE storyboard_runs SET status=?, finished_at=?, result=? WHERE id=?",
+                       (status, time.time(), _json(result), run_id))
+
+    def storyboard_runs(self, storyboard_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Runs, newest first (of one storyboard if ``storyboard_id`` is given), with plan and result parsed."""
+        db = self._storyboard_db()
+        query, args = "SELECT * FROM storyboard_runs", []
+        if storyboard_id is not None:
+            query += " WHERE storyboard_id=?"
+            args.append(storyboard_id)
+        query += " ORDER BY started_at DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = db.execute(query, args).fetchall()
+        return [{**dict(r), "plan": json.loads(r["plan"]), "result": json.loads(r["result"]) if r["result"] else None}
+                for r in rows]
+
 
 def _row(row: sqlite3.Row) -> JobRow:
     d = dict(row)
@@ -429,3 +465,19 @@ def _row(row: sqlite3.Row) -> JobRow:
 
 def _json(value: Any) -> str:
     return json.dumps(value, default=repr)
+
+
+
+# The table of storyboard runs, created on first use (so record files made before it gain it).
+_STORYBOARD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS storyboard_runs (
+    id TEXT PRIMARY KEY,
+    storyboard_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    plan TEXT NOT NULL,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS storyboard_runs_sb ON storyboard_runs(storyboard_id, started_at);
+"""

@@ -1,0 +1,289 @@
+"""Running a planned storyboard through the shared client: shots at once up to the provider's cap, each dependent
+shot as soon as its source clip exists, every shot under its record key so nothing finished is paid twice.
+
+A shot's life: wait for its source (continue, remix, extend) -> look its key up in the job record -> reuse the
+finished clip (no request), or wait for the job still running, or create one -> wait -> download. A shot that
+fails stops the shots made from it; shots that do not depend on it run to the end, so a rerun pays only for
+what is missing. The run is recorded (``JobRecord.storyboard_runs``) with what each shot became.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..client import AsyncSoraClient
+from ..errors import CancelledError, ExpiredError, InvalidInputError, JobFailedError, NotFoundError, Sora2Error
+from ..locks import KeyedLocks
+from ..media import encode_png, fit_reference
+from ..models import Video
+from ..progress import ProgressEvent
+from ..video import VideoError, last_frame
+from .film import contact_sheet, join_film
+from .plan import Plan, PlannedShot
+
+RUNNING = ("queued", "in_progress")
+# Two runs in one process (an MCP server asked twice, two ComfyUI nodes) wait for one job per key.
+_KEY_LOCKS = KeyedLocks()
+
+
+@dataclass(frozen=True)
+class ShotEvent:
+    """What a front end draws per shot. ``shot_id`` None is the film itself (phases ``joining`` and ``film``).
+
+    Phases: waiting (for its source shot), starting, queued, in_progress, downloading, reused, done, failed,
+    skipped (its source failed), cancelled; for the film: joining, film. ``progress`` is 0..100 for the shot.
+    """
+
+    shot_id: str | None
+    phase: str
+    progress: int = 0
+    video_id: str | None = None
+    cost_usd: float | None = None
+    message: str = ""
+
+
+ShotCallback = Callable[[ShotEvent], None]
+
+
+@dataclass
+class ShotResult:
+    """What one shot became in this run: ``done`` (paid now or reused), ``failed``, ``skipped`` or ``cancelled``."""
+
+    id: str
+    status: str = "pending"
+    video_id: str | None = None
+    file: Path | None = None
+    cost_usd: float | None = None  # paid in this run (0 when reused)
+    reused: bool = False
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "video_id": self.video_id,
+                "file": str(self.file) if self.file else None, "cost_usd": self.cost_usd, "reused": self.reused,
+                "error": self.error}
+
+
+@dataclass
+class StoryboardResult:
+    storyboard_id: str
+    run_id: str
+    shots: list[ShotResult]
+    estimated_usd: float
+    film: Path | None = None
+    contact_sheet: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spent_usd(self) -> float:
+        """What this run paid for (reused shots cost nothing again)."""
+        return round(sum(s.cost_usd or 0.0 for s in self.shots), 4)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "done" for s in self.shots)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"storyboard_id": self.storyboard_id, "run_id": self.run_id, "ok": self.ok,
+                "film": str(self.film) if self.film else None,
+                "contact_sheet": str(self.contact_sheet) if self.contact_sheet else None,
+                "estimated_usd": self.estimated_usd, "spent_usd": self.spent_usd, "warnings": self.warnings,
+                "shots": [s.as_dict() for s in self.shots]}
+
+
+class StoryboardFailed(Sora2Error):
+    """Some shots failed (or were cancelled): the message names each, and what was skipped because of it.
+
+    ``result`` holds every shot's outcome; finished shots are in the record, so running again continues.
+    """
+
+    def __init__(self, result: StoryboardResult, plan: Plan) -> None:
+        self.result = result
+        lines = []
+        for s in result.shots:
+            if s.status in ("failed", "cancelled"):
+                after = [d for d in plan.dependents(s.id) if result_of(result, d).status == "skipped"]
+                tail = f"; not started because of it: {', '.join(after)}" if after else ""
+                lines.append(f'shot "{s.id}" {s.status}: {s.error}{tail}')
+        running = [f"{s.id} ({s.video_id})" for s in result.shots if s.status == "cancelled" and s.video_id]
+        done = sum(1 for s in result.shots if s.status == "done")
+        message = "; ".join(lines) + f". {done} of {len(result.shots)} shots are done and kept"
+        if running:
+            message += f"; left running on the service: {', '.join(running)}"
+        super().__init__(message + ". Run the storyboard again to continue: only the missing shots are paid.")
+
+
+def result_of(result: StoryboardResult, shot_id: str) -> ShotResult:
+    return next(s for s in result.shots if s.id == shot_id)
+
+
+async def run_storyboard(
+    client: AsyncSoraClient,
+    plan: Plan,
+    *,
+    out_dir: str | Path,
+    on_event: ShotCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    make_film: bool = True,
+) -> StoryboardResult:
+    """Make every shot of ``plan`` (clips saved in ``out_dir``), then the film and the contact sheet.
+
+    ``client`` must be for the provider and base URL the plan was made for (the keys depend on them) and should
+    keep a job record (``client.record``), without which nothing can be reused. Shots with no source start at
+    once, at most ``client.config.max_concurrent_jobs`` running together. ``on_event`` receives a
+    :class:`ShotEvent` per change; ``should_cancel`` is polled while waiting (a cancelled job keeps running on the
+    service and is collected by the next run). Raises :class:`StoryboardFailed` if any shot failed or was
+    cancelled (its ``result`` has every shot), after the independent shots finished and the run was recorded.
+    """
+    if (client.config.provider, client.config.base_url.rstrip("/")) != (plan.provider.name, plan.base_url):
+        raise InvalidInputError(
+            f"The plan was made for {plan.provider.name} at {plan.base_url}, but the client is for "
+            f"{client.config.provider} at {client.config.base_url}: plan again with the client's provider.",
+            param="provider",
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    emit = on_event or (lambda ev: None)
+    runner = _Runner(client, plan, out, emit, should_cancel)
+    result = StoryboardResult(plan.id, uuid.uuid4().hex, [runner.results[s.id] for s in plan.shots],
+                              plan.total_usd, warnings=plan.warnings)
+    record = client.record
+    if record is not None:
+        record.start_storyboard_run(result.run_id, plan.id, plan.as_dict())
+    status = "interrupted"
+    try:
+        await asyncio.gather(*(runner.task(s.id) for s in plan.shots))
+        if result.ok and make_film:
+            emit(ShotEvent(None, "joining", 0, message=f"joining {len(plan.film_shots)} shots"))
+            clips = [runner.results[s.id].file for s in plan.film_shots]
+            result.film = await asyncio.to_thread(join_film, clips, [s.join_after for s in plan.film_shots],
+                                                  plan.film)
+            result.contact_sheet = await asyncio.to_thread(contact_sheet, clips, plan.film_shots,
+                                                           plan.contact_sheet)
+            emit(ShotEvent(None, "film", 100, message=str(result.film)))
+        status = "completed" if result.ok else (
+            "cancelled" if any(s.status == "cancelled" for s in result.shots) else "failed")
+    finally:
+        if record is not None:
+            record.finish_storyboard_run(result.run_id, status, result.as_dict())
+    if not result.ok:
+        raise StoryboardFailed(result, plan)
+    return result
+
+
+class _Runner:
+    """The per-shot tasks of one run: each awaits its source's task, then makes its own clip."""
+
+    def __init__(self, client: AsyncSoraClient, plan: Plan, out: Path, emit: ShotCallback,
+                 should_cancel: Callable[[], bool] | None) -> None:
+        self.client, self.plan, self.out, self.emit, self.should_cancel = client, plan, out, emit, should_cancel
+        self.results = {s.id: ShotResult(s.id) for s in plan.shots}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The provider's cap on running jobs, for the jobs of this run (create and wait hold a slot, downloads not).
+        self._slots = asyncio.Semaphore(max(1, client.config.max_concurrent_jobs))
+
+    def task(self, shot_id: str) -> asyncio.Task[None]:
+        if shot_id not in self._tasks:
+            self._tasks[shot_id] = asyncio.ensure_future(self._shot(self.plan.shot(shot_id)))
+        return self._tasks[shot_id]
+
+    async def _shot(self, shot: PlannedShot) -> None:
+        res = self.results[shot.id]
+        if shot.source is not None:
+            self.emit(ShotEvent(shot.id, "waiting", message=f"waiting for {shot.source}"))
+            await self.task(shot.source)
+            source = self.results[shot.source]
+            if source.status != "done":
+                res.status = "skipped" if source.status != "cancelled" else "cancelled"
+                res.error = f'its source shot "{shot.source}" {source.status}'
+                self.emit(ShotEvent(shot.id, res.status, message=res.error))
+                return
+        try:
+            await self._make(shot, res)
+            res.status = "done"
+            self.emit(ShotEvent(shot.id, "reused" if res.reused else "done", 100, res.video_id, res.cost_usd,
+                                str(res.file)))
+        except CancelledError as exc:
+            res.status, res.error, res.video_id = "cancelled", "cancelled", exc.video_id or res.video_id
+            self.emit(ShotEvent(shot.id, "cancelled", 0, res.video_id, message=str(exc)))
+        except (Sora2Error, VideoError, OSError) as exc:
+            res.status, res.error = "failed", str(exc)
+            self.emit(ShotEvent(shot.id, "failed", 0, res.video_id, message=str(exc)))
+
+    async def _make(self, shot: PlannedShot, res: ShotResult) -> None:
+        record = self.client.record
+        async with _KEY_LOCKS.hold(shot.key):
+            row = record.find_by_key(shot.key) if record is not None else None
+            if row is not None and row.status == "completed" and row.video_file and Path(row.video_file).is_file():
+                res.video_id, res.file, res.cost_usd, res.reused = row.id, Path(row.video_file), 0.0, True
+                return
+            if row is not None and row.status in (*RUNNING, "completed"):
+                res.video_id = row.id
+                try:
+                    await self._finish(shot, res, row.id, running=row.status != "completed")
+                    res.cost_usd, res.reused = 0.0, True
+                    return
+                except (JobFailedError, ExpiredError, NotFoundError):
+                    res.video_id = None  # that job is unusable: make a new one
+            self._check_cancel()
+            self.emit(ShotEvent(shot.id, "starting", 0, cost_usd=shot.cost_usd))
+            async with self._slots:
+                video = await self._start(shot)
+                res.video_id = video.id
+                res.cost_usd = shot.cost_usd
+                await self._wait(shot, video.id)
+            await self._download(shot, res, video.id)
+
+    async def _finish(self, shot: PlannedShot, res: ShotResult, video_id: str, *, running: bool) -> None:
+        """Collect a job an earlier run (or another front end) started: wait if still running, then download."""
+        if running:
+            async with self._slots:
+                await self._wait(shot, video_id)
+        await self._download(shot, res, video_id)
+
+    async def _start(self, shot: PlannedShot) -> Video:
+        client = self.client
+        if shot.kind == "remix":
+            return await client.remix(self._source_id(shot), shot.prompt, key=shot.key)
+        if shot.kind == "extend":
+            return await client.extend(self._source_id(shot), shot.prompt, shot.added_seconds or 0, key=shot.key)
+        image = shot.image
+        if shot.kind == "continue":
+            image = await asyncio.to_thread(_first_frame_from, self.results[shot.source].file, shot.size)  # type: ignore[arg-type,index]
+        req = client.build_request(shot.prompt, model=shot.model, size=shot.size, seconds=shot.seconds,
+                                   input_reference=image)
+        return await client.create_from_request(req, key=shot.key)
+
+    def _source_id(self, shot: PlannedShot) -> str:
+        return self.results[shot.source].video_id  # type: ignore[index,return-value]
+
+    async def _wait(self, shot: PlannedShot, video_id: str) -> None:
+        def progress(ev: ProgressEvent) -> None:
+            value = 0 if ev.phase == "queued" else int(0.9 * ev.progress)
+            self.emit(ShotEvent(shot.id, ev.phase, value, video_id, shot.cost_usd, ev.text))
+
+        await self.client.wait(video_id, on_progress=progress, should_cancel=self.should_cancel)
+
+    async def _download(self, shot: PlannedShot, res: ShotResult, video_id: str) -> None:
+        def progress(ev: ProgressEvent) -> None:
+            done = 10 * ev.bytes_done / ev.bytes_total if ev.bytes_done and ev.bytes_total else 0
+            self.emit(ShotEvent(shot.id, "downloading", 90 + int(done), video_id, shot.cost_usd, ev.text))
+
+        res.video_id = video_id
+        res.file = await self.client.download_content(video_id, self.out / f"{shot.id}-{video_id}.mp4",
+                                                      on_progress=progress)
+
+    def _check_cancel(self) -> None:
+        if self.should_cancel is not None and self.should_cancel():
+            raise CancelledError(None)
+
+
+def _first_frame_from(clip: Path, size: str) -> Any:
+    """The last frame of ``clip`` as a reference image fitted to ``size`` (the next shot's first frame)."""
+    return fit_reference(encode_png(Image.fromarray(last_frame(clip)), "continue.png"), size).image
