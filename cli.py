@@ -527,8 +527,12 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
                  f"{len(plan.film_shots)} shots: {plan.film}")
 
     if status_only or args.dry_run:
-        # The key is never used here: it only lets the provider's base URL resolve without one.
-        config = resolve_config(provider, args.base_url, api_key="not-needed-offline")
+        # The key is never used here: it only lets the provider's base URL resolve without one. With --simulate
+        # the base URL is the one simulate mode records its jobs under, so the keys match a --simulate run.
+        from .shared.simulator.server import SIMULATE_BASE_URL
+
+        base_url = SIMULATE_BASE_URL if args.simulate and not args.base_url else args.base_url
+        config = resolve_config(provider, base_url, api_key="not-needed-offline")
         plan = plan_for(config.provider, config.base_url)
         if args.dry_run and not status_only:
             plan.check_budget(args.max_usd)

@@ -80,3 +80,20 @@ def test_run_status_and_rerun_against_a_simulator(capsys, board: Path, sim) -> N
     again = json.loads(stdout)
     assert rc == 0 and sim.state.jobs_created == 2 and again["spent_usd"] == 0
     assert all(s["reused"] for s in again["shots"])
+
+
+def test_simulate_runs_are_found_by_status_and_reused_by_the_next_process(capsys, board: Path) -> None:
+    """--simulate keeps its jobs in the data folder under one stable identity: `storyboard status --simulate`
+    sees the shots of a --simulate run, and running it again pays for nothing."""
+    rc, stdout, stderr = run(capsys, "--json", "--simulate", "storyboard", str(board))
+    assert rc == 0, stderr
+    first = json.loads(stdout)
+    rc, stdout, stderr = run(capsys, "--json", "--simulate", "storyboard", "status", str(board))
+    assert rc == 0, stderr
+    status = json.loads(stdout)
+    assert [s["state"] for s in status["shots"]] == ["done", "done"] and status["left_usd"] == 0
+    rc, stdout, stderr = run(capsys, "--json", "--simulate", "storyboard", str(board))
+    assert rc == 0, stderr
+    again = json.loads(stdout)
+    assert all(s["reused"] for s in again["shots"])
+    assert [s["video_id"] for s in again["shots"]] == [s["video_id"] for s in first["shots"]]
