@@ -40,6 +40,7 @@ from ..shared.config import LOCAL_PLACEHOLDER_KEY
 from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
 from ..shared.locks import KeyedLocks
 from ..shared.models import Video
+from ..shared.outputs import check_folder
 from ..shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
 
 log = logging.getLogger("sora2_bridge.nodes")
@@ -351,6 +352,7 @@ class NodeRun:
                 if clip is not None:
                     return clip
             self.check_cancel()
+            check_folder(self.client.downloads_dir)  # a clip that cannot be saved must not be paid for
             if cost_hint is not None:
                 self.reporter.text(f"starting {what} (about ${cost_hint:.2f})")
             video = await self.guard(start(key), video_id=None, detach=True)

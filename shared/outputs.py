@@ -58,6 +58,17 @@ def _probe_folder(folder: Path, param: str) -> None:
         ) from None
 
 
+def check_folder(folder: str | Path, *, param: str = "output") -> Path:
+    """Return ``folder`` (made if missing) once a probe file could be written in it, or raise InvalidInputError.
+
+    For front ends that save under a folder of their own choosing (the ComfyUI nodes' downloads folder), where the
+    file name is only known once the job exists.
+    """
+    path = Path(folder).expanduser().absolute()
+    _probe_folder(path, param)
+    return path
+
+
 def check_output(path: str | Path, *, overwrite: bool = False, param: str = "output") -> Path:
     """Return ``path`` as an absolute file path that a download can write, or raise InvalidInputError.
 

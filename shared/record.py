@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigurationError
 from .models import Video, status_of
 
 # The file name of the shared record inside a data folder: the CLI, the nodes and the MCP server all open it.
@@ -148,13 +149,19 @@ class JobRecord:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            # Said before anything is sent: without its record no job may be paid for.
+            raise ConfigurationError(
+                f"Cannot open the job record at {self.path} ({exc}). Set SORA2_DATA_DIR to a folder you can write."
+            ) from None
         with self._transaction() as db:
             have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
             for name, sql_type in _ADDED_COLUMNS.items():

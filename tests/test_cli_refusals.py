@@ -75,3 +75,14 @@ def test_no_wait_saves_nothing_so_checks_no_output(sim, capsys):
     rc = main(["--provider", "local", "--base-url", sim.base_url, "generate", "A kite", "--no-wait",
                "-o", "/proc/sora2/clip.mp4"])
     assert rc == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("simulate", [False, True], ids=["provider", "simulate"])
+def test_an_unusable_data_folder_is_refused_before_any_request(simulate, sim, existing, monkeypatch, capsys):
+    """The record (and --simulate's jobs) live in the data folder: if it cannot be made, nothing may be paid."""
+    monkeypatch.setenv("SORA2_DATA_DIR", str(existing / "data"))
+    where = ["--simulate"] if simulate else ["--provider", "local", "--base-url", sim.base_url]
+    rc = main([*where, "generate", "A kite"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Set SORA2_DATA_DIR to a folder you can write" in err and "Traceback" not in err, err
+    assert sum(sim.state.stats()["requests"].values()) == 0

@@ -27,6 +27,7 @@ import httpx
 import uvicorn
 
 from ..config import data_dir
+from ..errors import ConfigurationError
 from ..providers import LOCAL
 from .app import ConnectionAborted, create_app
 from .faults import FaultConfig
@@ -220,6 +221,13 @@ def simulate_mode(folder: Path | None = None, *, port: int = 0) -> Iterator[Simu
     ``folder`` defaults to ``<data folder>/simulator``; jobs made by an earlier run are still there (their
     clocks kept running meanwhile, so a job started before a restart has finished rendering after it).
     """
-    config = SimulatorConfig(prerender=True, data_dir=folder or simulate_folder())
-    with SimulatorServer(config, port=port) as server:
+    data = folder or simulate_folder()
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot keep the simulator's jobs in {data} ({exc.strerror or exc}). "
+            "Set SORA2_DATA_DIR to a folder you can write."
+        ) from None
+    with SimulatorServer(SimulatorConfig(prerender=True, data_dir=data), port=port) as server:
         yield SimulatedService(server)

@@ -257,3 +257,22 @@ async def test_no_key_leaks_into_outputs_texts_files_or_the_saved_graph(comfy, s
         if f.is_file():
             blobs.append(f.read_bytes().decode("latin-1"))
     assert not [b for b in blobs if secret in b]
+
+
+async def test_an_unwritable_downloads_folder_is_refused_before_paying(comfy, local, tmp_path, monkeypatch):
+    """The clip is saved in the data folder's videos/: if nothing can be written there, no job is created."""
+    monkeypatch.setenv("SORA2_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "videos").write_bytes(b"a file where the folder should be")
+    with pytest.raises(NodeError, match="is a file, not a folder"):
+        await comfy.run(Sora2Video, prompt=PROMPT, seed=31)
+    assert creates(local) == 0
+
+
+async def test_an_unusable_data_folder_is_a_readable_error_before_paying(comfy, local, tmp_path, monkeypatch):
+    blocker = tmp_path / "data-is-a-file"
+    blocker.write_bytes(b"x")
+    monkeypatch.setenv("SORA2_DATA_DIR", str(blocker / "inside"))
+    with pytest.raises(NodeError, match="Cannot open the job record .* SORA2_DATA_DIR"):
+        await comfy.run(Sora2Video, prompt=PROMPT, seed=32)
+    assert creates(local) == 0
