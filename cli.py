@@ -27,15 +27,15 @@ from rich.text import Text
 
 from . import __version__
 from .shared.client import AsyncSoraClient
-from .shared.config import resolve_config
+from .shared.config import provider_table, resolve_config
 from .shared.errors import APIError, DownloadError, InvalidInputError, JobFailedError, Sora2Error
 from .shared.media import FIT_MODES, fit_reference, load_image_file
 from .shared.models import VARIANT_SUFFIX, VARIANTS, Video, validate_video_id
 from .shared.outputs import check_output
-from .shared.pricing import estimate_cost, format_usd
+from .shared.pricing import describe_estimate, estimate_cost, format_usd, price_note
 from .shared.progress import ProgressEvent
 from .shared.redact import install_log_redaction
-from .shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
+from .shared.providers import PROVIDERS
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -363,7 +363,8 @@ async def cmd_generate(args: argparse.Namespace) -> int:
         cost = client.estimate(req)
         if not args.json:
             note = " (simulated: free)" if args.simulate else ""
-            say(err, f"Estimated cost: {format_usd(cost)}{note} - {req.model}, {req.size}, {req.seconds}s "
+            amount = describe_estimate(client.provider, req.model, req.size, cost)
+            say(err, f"Estimated cost: {amount}{note} - {req.model}, {req.size}, {req.seconds}s "
                 f"on {client.config.provider}")
         video = await client.create_from_request(req)
         if not args.json:
@@ -408,6 +409,39 @@ async def cmd_derived(args: argparse.Namespace) -> int:
         return await _follow(client, args, video, cost, _output_after_create(args, video))
 
 
+# A job table's columns come most important first: when the terminal is narrow the last ones go, never the id.
+_ID_COLUMN = "id"
+_BORDER = 3  # a column's share of the box: one rule and a space of padding either side
+_WRAPPED = 16  # room a long column (file, prompt) is given before it wraps within its cell
+
+
+def job_table(columns: tuple[str, ...], rows: list[tuple[object, ...]], width: int) -> Table:
+    """A table of jobs that shows every id whole, whatever the width: ids are what users copy into
+    ``sora2 download`` and ComfyUI's Load Job.
+
+    The id column (first) never wraps while it fits on one line. Columns are dropped from the end until the id
+    and the rest fit (a long cell counted at ``_WRAPPED``; it wraps inside its cell). Narrower than one id, only
+    the id and the next column remain and the id folds onto several lines, every character kept.
+    """
+    cells = [[cell(v) for v in row] for row in rows]
+    needs = [min(max([len(name), *(r[i].cell_len for r in cells)]), _WRAPPED if i else 10**6)
+             for i, name in enumerate(columns)]
+
+    def fits(n: int) -> bool:
+        return 1 + _BORDER * n + sum(needs[:n]) <= width
+
+    keep = len(columns)
+    while keep > 2 and not fits(keep):
+        keep -= 1
+    table = Table()
+    table.add_column(_ID_COLUMN, no_wrap=fits(keep), min_width=needs[0] if fits(keep) else None, overflow="fold")
+    for name in columns[1:keep]:
+        table.add_column(name, overflow="fold")
+    for row in cells:
+        table.add_row(*row[:keep])
+    return table
+
+
 async def cmd_list(args: argparse.Namespace) -> int:
     """With --json: ``{"data": [...]}``, one object like every other answer (jobs newest first)."""
     if args.local:
@@ -418,22 +452,23 @@ async def cmd_list(args: argparse.Namespace) -> int:
         if args.json:
             write_json({"data": [r.as_dict() for r in rows]})
             return 0
-        table = Table("id", "provider", "status", "model", "size", "s", "cost", "file", "prompt")
-        for r in rows:
-            table.add_row(*map(cell, (r.id, r.provider, r.status, r.model, r.size, r.seconds,
-                                      format_usd(r.cost_usd) if r.cost_usd is not None else "", r.video_file,
-                                      (r.prompt or "")[:40])))
-        out.print(table)
+        out.print(job_table(
+            (_ID_COLUMN, "status", "model", "size", "s", "cost", "provider", "file", "prompt"),
+            [(r.id, r.status, r.model, r.size, r.seconds, format_usd(r.cost_usd) if r.cost_usd is not None else "",
+              r.provider, r.video_file, (r.prompt or "")[:40]) for r in rows],
+            out.width,
+        ))
         return 0
     async with open_client(args) as client:
         videos = [v async for v in client.list(limit=min(args.limit, 100), max_items=args.limit)]
     if args.json:
         write_json({"data": [v.model_dump(mode="json") for v in videos]})
         return 0
-    table = Table("id", "status", "progress", "model", "size", "s", "prompt")
-    for v in videos:
-        table.add_row(*map(cell, (v.id, v.status, f"{v.progress}%", v.model, v.size, v.seconds, (v.prompt or "")[:50])))
-    out.print(table)
+    out.print(job_table(
+        (_ID_COLUMN, "status", "progress", "model", "size", "s", "prompt"),
+        [(v.id, v.status, f"{v.progress}%", v.model, v.size, v.seconds, (v.prompt or "")[:50]) for v in videos],
+        out.width,
+    ))
     return 0
 
 
@@ -448,12 +483,13 @@ async def cmd_delete(args: argparse.Namespace) -> int:
 async def cmd_cost(args: argparse.Namespace) -> int:
     from .shared.models import build_create_request
 
-    name = args.provider or ("local" if args.simulate else os.environ.get("SORA2_PROVIDER", DEFAULT_PROVIDER))
-    provider = get_provider(name)
+    provider = provider_table(args.provider or ("local" if args.simulate else None))
     req = build_create_request(provider, "price check", args.model, args.size, args.seconds)
     usd = estimate_cost(provider, req.model, req.size, req.seconds)
-    _emit(args, {"provider": provider.name, "model": req.model, "size": req.size, "seconds": req.seconds, "usd": usd},
-          f"{format_usd(usd)} for {req.seconds}s of {req.model} at {req.size} on {provider.name}")
+    _emit(args, {"provider": provider.name, "model": req.model, "size": req.size, "seconds": req.seconds, "usd": usd,
+                 "price_note": price_note(provider, req.model, req.size)},
+          f"{describe_estimate(provider, req.model, req.size, usd)} for {req.seconds}s of {req.model} at {req.size} "
+          f"on {provider.name}")
     return 0
 
 

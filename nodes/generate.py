@@ -12,7 +12,8 @@ from typing import Any
 from comfy_api.latest import InputImpl, io
 
 from ..shared.client import request_key
-from ..shared.errors import InvalidInputError
+from ..shared.config import provider_tables
+from ..shared.errors import InvalidInputError, Sora2Error
 from ..shared.media import FIT_MODES
 from ..shared.models import validate_prompt, validate_seconds, validate_size, validate_video_id
 from ..shared.providers import PROVIDERS
@@ -23,16 +24,24 @@ from .validation import widget_values
 
 
 def _union(attr: str) -> list[str]:
+    """Every value of ``attr`` (name, sizes or seconds) over every provider table, with the models the user's
+    config file adds, so a model added there is offered without a release; the built-in tables when that file is
+    broken (a run then says what is wrong with it)."""
+    try:
+        tables = provider_tables()
+    except Sora2Error:
+        tables = PROVIDERS
     seen: dict[str, None] = {}
-    for provider in PROVIDERS.values():
+    for provider in tables.values():
         for spec in provider.models.values():
-            seen.update(dict.fromkeys(getattr(spec, attr)))
+            value = getattr(spec, attr)
+            seen.update(dict.fromkeys((value,) if isinstance(value, str) else value))
     return list(seen)
 
 
 # Options are the union over every provider table, so a saved workflow stays valid whichever provider is set;
 # the chosen provider's own limits are checked before anything is sent.
-MODELS = list(dict.fromkeys(m for p in PROVIDERS.values() for m in p.models))
+MODELS = _union("name")
 SIZES = _union("sizes")
 SECONDS = sorted({int(s) for s in _union("seconds")})
 SEED_MAX = 2**31 - 1

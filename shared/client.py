@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -625,10 +626,18 @@ class AsyncSoraClient:
             raise JobFailedError(video.id, err.code if err else None, err.message if err else None)
         return video
 
+    @contextlib.asynccontextmanager
+    async def job_slot(self) -> AsyncIterator[None]:
+        """Hold one of this client's running-job slots (``config.max_concurrent_jobs``) while a job is created and
+        awaited: the provider answers 429 "Too many running tasks" above its cap, so every caller that runs jobs
+        side by side (``create_and_poll``, a storyboard's shots) shares these slots instead of keeping its own."""
+        async with self._job_slots:
+            yield
+
     async def create_and_poll(self, prompt: str, **kwargs: Any) -> Video:
         """Create and wait, holding one of the provider's job slots so concurrent callers do not trip its cap."""
         wait_kwargs = {k: kwargs.pop(k) for k in ("on_progress", "should_cancel", "deadline") if k in kwargs}
-        async with self._job_slots:
+        async with self.job_slot():
             video = await self.create(prompt, **kwargs)
             return await self.poll(video.id, **wait_kwargs)
 
@@ -689,7 +698,7 @@ class AsyncSoraClient:
                         await response.aread()
                         raise error_from_response(response, provider=self.provider)
                     size = await stream_to_file(response, dest, report, media=VARIANT_MEDIA[variant])
-                    log.info("downloaded %s (%d bytes) to %s", video_id, size, dest)
+                    log.info("downloaded %s (%d bytes in %.1fs) to %s", video_id, size, self._clock() - start, dest)
                 break
             except NotFoundError as exc:
                 if (exc.code or "").endswith("expired") or "expired" in exc.message.lower():

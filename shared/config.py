@@ -7,16 +7,22 @@ leaks). The user config file lives in the platform's config folder, e.g. ``~/.co
     provider = "cometapi"
     [keys]
     cometapi = "sk-..."
-    # A model the provider added or renamed, or a price that changed (merged over the built-in table):
+    # A model the provider added or renamed, a length or size it added, or a price that changed (merged over the
+    # built-in entry of that name; a key left out keeps the built-in value, or for a new model the provider's):
     [providers.cometapi.models."sora-2-pro"]
     price_per_second = 0.30        # or a table by size: { "1280x720" = 0.30, "1792x1024" = 0.50 }
     sizes = ["1280x720", "720x1280", "1792x1024", "1024x1792"]
-    seconds = [4, 8, 12]
+    seconds = [4, 8, 12, 16, 20, 24]
+
+Every provider's table can be extended this way except ``local``: the simulator's table ships with it (it offers
+every length and size some provider documents), and it must start even when this file is broken.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +33,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from .errors import ConfigurationError
-from .providers import DEFAULT_PROVIDER, ModelSpec, Provider, get_provider
+from .providers import DEFAULT_PROVIDER, PROVIDERS, ModelSpec, Provider, get_provider
 from .redact import is_plain_key, register_secret
 
 APP_NAME = "sora2-bridge"
@@ -121,29 +127,56 @@ def _check_key(key: str, source: str) -> str:
     return key
 
 
+_MODEL_KEYS = ("price_per_second", "sizes", "seconds", "description")
+_SIZE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
+
+
+def _whole_seconds(value: Any) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).strip().isdigit() \
+        and int(value) > 0
+
+
+def _rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
 def _model_override(spec: Provider, name: str, entry: Any, where: str) -> ModelSpec:
-    """One ``[providers.P.models.NAME]`` table as a model spec, merged over the built-in entry of that name."""
-    if not isinstance(entry, dict) or set(entry) - {"price_per_second", "sizes", "seconds", "description"}:
-        raise ConfigurationError(
-            f"{where} must be a table with price_per_second, sizes and seconds (and optionally description)."
+    """One ``[providers.P.models.NAME]`` table as a model spec, merged over the built-in entry of that name.
+
+    Checked whole here, naming the entry, because a wrong table would otherwise let through (or refuse) requests
+    and misprice them without a word."""
+    def problem(text: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"{where}: {text}. Write e.g. price_per_second = 0.10, sizes = [\"720x1280\"], seconds = [4, 8]."
         )
+
+    if not isinstance(entry, dict):
+        raise problem(f"must be a table with {', '.join(_MODEL_KEYS)}, got {entry!r}")
+    unknown = sorted(set(entry) - set(_MODEL_KEYS))
+    if unknown:
+        raise problem(f"unknown key {', '.join(unknown)} (the keys are {', '.join(_MODEL_KEYS)})")
     base = spec.model(name)
-    try:
-        sizes = tuple(str(v) for v in entry.get("sizes", base.sizes if base else spec.all_sizes))
-        seconds = tuple(str(int(v)) for v in entry.get("seconds", base.seconds if base else spec.all_seconds))
-        price = entry.get("price_per_second", base.price_per_second if base else None)
-        if price is None:
-            raise ValueError("price_per_second is missing")
-        prices = ({str(k): float(v) for k, v in price.items()} if isinstance(price, dict)
-                  else dict.fromkeys(sizes, float(price)))
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"{where}: {exc}. Write e.g. price_per_second = 0.10, sizes = [\"720x1280\"], seconds = [4, 8]."
-        ) from None
-    if not sizes or not seconds or not prices or any(p < 0 for p in prices.values()):
-        raise ConfigurationError(f"{where}: sizes and seconds must not be empty, prices not negative.")
-    return ModelSpec(name, sizes, seconds, prices, str(entry.get("description", base.description if base else "")),
-                     source=f"your config file ({where})")
+    sizes = entry.get("sizes", base.sizes if base else spec.all_sizes)
+    if not isinstance(sizes, (list, tuple)) or not sizes or not all(
+            isinstance(v, str) and _SIZE.fullmatch(v) for v in sizes):
+        raise problem(f"sizes must be a non-empty list of WIDTHxHEIGHT strings, got {sizes!r}")
+    seconds = entry.get("seconds", base.seconds if base else spec.all_seconds)
+    if not isinstance(seconds, (list, tuple)) or not seconds or not all(_whole_seconds(v) for v in seconds):
+        raise problem(f"seconds must be a non-empty list of whole numbers of seconds, got {seconds!r}")
+    price = entry.get("price_per_second", base.price_per_second if base else None)
+    if price is None:
+        raise problem("price_per_second is missing (a model the built-in table lacks needs a price)")
+    prices = price if isinstance(price, dict) else dict.fromkeys(sizes, price)
+    if not prices or not all(_rate(v) for v in prices.values()):
+        raise problem(f"price_per_second must be USD per second (0 or more), or a table of them by size, got {price!r}")
+    stray = sorted(set(prices) - set(sizes))
+    if stray:
+        raise problem(f"price_per_second prices {', '.join(stray)}, which is not in sizes")
+    return ModelSpec(
+        name, tuple(sizes), tuple(sorted({str(int(v)) for v in seconds}, key=int)),
+        {str(k): float(v) for k, v in prices.items()},
+        str(entry.get("description", base.description if base else "")), source=f"your config file ({where})",
+    )
 
 
 def model_overrides(spec: Provider, providers_table: Any, path: Path) -> dict[str, ModelSpec]:
@@ -158,6 +191,33 @@ def model_overrides(spec: Provider, providers_table: Any, path: Path) -> dict[st
         name: _model_override(spec, name, entry, f"[providers.{spec.name}.models.{name}] in {path}")
         for name, entry in models.items()
     }
+
+
+def _configured(spec: Provider, file_conf: _FileConfig, env: Mapping[str, str]) -> dict[str, ModelSpec]:
+    """The config file's models for ``spec``; none for the simulator, which must start with a broken file."""
+    if not spec.needs_key:
+        return {}
+    return model_overrides(spec, file_conf.get("providers"), config_file_path(env))
+
+
+def _provider_name(provider: str | None, env: Mapping[str, str], file_conf: _FileConfig) -> str:
+    return provider or env.get("SORA2_PROVIDER") or file_conf.get("provider") or DEFAULT_PROVIDER
+
+
+def provider_table(provider: str | None = None, env: Mapping[str, str] | None = None) -> Provider:
+    """The table of the provider a client would use (argument > environment > config file), with the config
+    file's models, for pricing and checking without a key or a base URL (``sora2 cost``)."""
+    env = os.environ if env is None else env
+    file_conf = _FileConfig(env)
+    spec = get_provider(_provider_name(provider, env, file_conf))
+    return spec.with_models(_configured(spec, file_conf, env))
+
+
+def provider_tables(env: Mapping[str, str] | None = None) -> dict[str, Provider]:
+    """Every provider's table with the models the user's config file adds, e.g. for choices offered in a UI."""
+    env = os.environ if env is None else env
+    file_conf = _FileConfig(env)
+    return {name: spec.with_models(_configured(spec, file_conf, env)) for name, spec in PROVIDERS.items()}
 
 
 class ClientConfig(BaseModel):
@@ -196,8 +256,7 @@ def resolve_config(
     env = os.environ if env is None else env
     file_conf = _FileConfig(env)
 
-    name = provider or env.get("SORA2_PROVIDER") or file_conf.get("provider") or DEFAULT_PROVIDER
-    spec = get_provider(name)
+    spec = get_provider(_provider_name(provider, env, file_conf))
     url, source = base_url, "the base_url argument (--base-url)"
     if not url and env.get("SORA2_BASE_URL"):
         url, source = env["SORA2_BASE_URL"], "SORA2_BASE_URL"
@@ -228,11 +287,9 @@ def resolve_config(
                 "To try everything without a key, use the local simulator: --simulate."
             )
         key = LOCAL_PLACEHOLDER_KEY
-    # The simulator (no key) must start even with a broken config file, so its table is not read from it.
-    overrides = model_overrides(spec, file_conf.get("providers"), config_file_path(env)) if spec.needs_key else {}
     return ClientConfig(
         provider=spec.name,
-        models=overrides,
+        models=_configured(spec, file_conf, env),
         base_url=url,
         api_key=SecretStr(_check_key(str(key), source)),
         max_concurrent_jobs=spec.max_concurrent_jobs,

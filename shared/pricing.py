@@ -14,12 +14,33 @@ from .models import CreateVideoRequest
 from .providers import Provider
 
 UNKNOWN = "unknown"
+UNKNOWN_MODEL_NOTE = "unknown model: priced at the highest rate"
 
 
 def rate_per_second(provider: Provider, model: str, size: str) -> float:
     """The provider's rate; an unknown model is priced at the provider's dearest rate so we never undershoot."""
     spec = provider.model(model)
     return spec.price_for(size) if spec else provider.fallback_price_per_second
+
+
+def price_note(provider: Provider, model: str, size: str) -> str | None:
+    """Why an estimate is a guess, or None when the table lists the rate for this model and size.
+
+    A guessed price looks exactly like a listed one; every front end shows this beside the amount (see
+    :func:`describe_estimate`), so a user knows to check the provider's price for a model the table lacks.
+    """
+    spec = provider.model(model)
+    if spec is None:
+        return UNKNOWN_MODEL_NOTE
+    if size not in spec.price_per_second:
+        return f"no listed price for {model} at {size}: priced at the model's highest rate"
+    return None
+
+
+def describe_estimate(provider: Provider, model: str, size: str, usd: float | None) -> str:
+    """The amount as front ends show it: "$0.40", or "$2.00 (unknown model: priced at the highest rate)"."""
+    note = price_note(provider, model, size)
+    return f"{format_usd(usd)} ({note})" if note else format_usd(usd)
 
 
 def estimate_cost(provider: Provider, model: str, size: str, seconds: str | int) -> float:

@@ -223,3 +223,31 @@ def test_json_body_option(tmp_path):
 
     asyncio.run(go())
     assert seen["body"] == {"prompt": "a fox", "model": "sora-2", "size": "720x1280", "seconds": "4"}
+
+
+async def _ticks(n: int = 50) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_job_slot_is_shared_by_every_caller_of_the_client(tmp_path, sleeps):
+    """The provider's running-job cap holds across callers: a third job waits until one of two slots frees."""
+    script = Script({"POST /v1/videos": [(200, video())],
+                     "GET /v1/videos/video_a": [(200, video(status="completed", progress=100))]})
+    async with make_client(script, sleeps, tmp_path) as client:
+        assert client.config.max_concurrent_jobs == 2
+        release = asyncio.Event()
+        held: list[int] = []
+
+        async def hold(n: int) -> None:
+            async with client.job_slot():
+                held.append(n)
+                await release.wait()
+
+        holders = [asyncio.create_task(hold(n)) for n in range(2)]
+        job = asyncio.create_task(client.create_and_poll("a fox"))
+        await _ticks()
+        assert sorted(held) == [0, 1] and script.calls == []  # create_and_poll waits for a slot
+        release.set()
+        await asyncio.gather(*holders)
+        assert (await job).status == "completed" and script.count("POST", "/v1/videos") == 1

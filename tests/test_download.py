@@ -133,3 +133,19 @@ async def test_a_later_download_removes_parts_left_by_a_dead_process(tmp_path):
     assert dest.read_bytes() == MP4
     assert not dead.exists()
     assert live.exists() and other.exists()  # a live download's part, and another target's, are left alone
+
+
+async def test_the_downloaded_log_line_gives_size_and_time(tmp_path, caplog):
+    """One INFO line per download, with what it took (front ends need not log their own)."""
+    ticks = iter(range(100))
+
+    cfg = resolve_config("custom", "https://sora.test/v1", KEY, env={})
+    client = AsyncSoraClient(
+        cfg, record=False, clock=lambda: 2.5 * next(ticks),
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, content=MP4, headers={"content-type": "video/mp4"})),
+    )
+    caplog.set_level("INFO", logger="sora2_bridge")
+    async with client:
+        path = await client.download_content("video_1", tmp_path / "clip.mp4")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("downloaded")]
+    assert len(lines) == 1 and lines[0] == f"downloaded video_1 ({len(MP4)} bytes in 2.5s) to {path}", lines

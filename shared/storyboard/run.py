@@ -185,8 +185,6 @@ class _Runner:
         self.client, self.plan, self.out, self.emit, self.should_cancel = client, plan, out, emit, should_cancel
         self.results = {s.id: ShotResult(s.id) for s in plan.shots}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        # The provider's cap on running jobs, for the jobs of this run (create and wait hold a slot, downloads not).
-        self._slots = asyncio.Semaphore(max(1, client.config.max_concurrent_jobs))
 
     def task(self, shot_id: str) -> asyncio.Task[None]:
         if shot_id not in self._tasks:
@@ -233,7 +231,7 @@ class _Runner:
                     res.video_id = None  # that job is unusable: make a new one
             self._check_cancel()
             self.emit(ShotEvent(shot.id, "starting", 0, cost_usd=shot.cost_usd))
-            async with self._slots:
+            async with self.client.job_slot():  # the client's slots, shared with its other jobs; downloads hold none
                 video = await self._start(shot)
                 res.video_id = video.id
                 res.cost_usd = shot.cost_usd
@@ -243,7 +241,7 @@ class _Runner:
     async def _finish(self, shot: PlannedShot, res: ShotResult, video_id: str, *, running: bool) -> None:
         """Collect a job an earlier run (or another front end) started: wait if still running, then download."""
         if running:
-            async with self._slots:
+            async with self.client.job_slot():
                 await self._wait(shot, video_id)
         await self._download(shot, res, video_id)
 

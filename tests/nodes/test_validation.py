@@ -126,3 +126,18 @@ def test_any_saved_values_get_an_answer_not_a_crash(model, size, seconds, provid
 
     verdict = check_settings(model, size, seconds, provider)
     assert verdict is True or (isinstance(verdict, str) and verdict)
+
+
+def test_choices_include_the_models_the_config_file_adds(monkeypatch, tmp_path):
+    """A model (or length) a provider added and the user described in the config file is offered in the dropdown;
+    a broken config file leaves the built-in choices (the run then says what is wrong with it)."""
+    from sora2_bridge.nodes.generate import _union
+
+    config = tmp_path / "config.toml"
+    config.write_text('[providers.cometapi.models."sora-3"]\nprice_per_second = 0.2\nsizes = ["1920x1080"]\n'
+                      'seconds = [4, 24]\n')
+    monkeypatch.setenv("SORA2_CONFIG", str(config))
+    assert _union("name") == [*MODELS, "sora-3"]
+    assert "24" in _union("seconds") and "1920x1080" in _union("sizes")
+    config.write_text("not toml ===")
+    assert _union("name") == MODELS == list(dict.fromkeys(m for p in PROVIDERS.values() for m in p.models))

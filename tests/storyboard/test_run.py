@@ -151,3 +151,21 @@ async def test_a_cancelled_run_leaves_its_jobs_to_the_next_run(client, plan_for,
     assert result.ok
     assert sim.state.jobs_created == 3  # the jobs left running were collected, not paid again
     assert {s.video_id for s in left} <= {s.video_id for s in result.shots}
+
+
+async def test_shots_take_the_clients_job_slots(client, plan_for, sim, tmp_path: Path, monkeypatch) -> None:
+    """The run shares the client's running-job slots (with its other jobs) instead of keeping its own limit."""
+    import contextlib
+
+    entered: list[str] = []
+    original = client.job_slot
+
+    @contextlib.asynccontextmanager
+    async def counting():
+        async with original():
+            entered.append("slot")
+            yield
+
+    monkeypatch.setattr(client, "job_slot", counting)
+    result = await run_storyboard(client, plan_for(CHAIN), out_dir=tmp_path / "shots", make_film=False)
+    assert result.ok and len(entered) == 3 == sim.state.jobs_created
