@@ -587,11 +587,12 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
             write_json({"storyboard_id": plan.id, "shots": [s.as_dict() for s in states],
                         "done": done, "left": len(states) - done, "left_usd": left})
             return 0
-        table = Table("shot", "state", "video id", "file", "price if made")
-        for st in states:
-            table.add_row(*map(cell, (st.id, st.state, st.video_id, st.file,
-                                      usd(st.cost_usd) if st.state != "done" else "")))
-        out.print(table)
+        out.print(job_table(  # video ids first and whole: they are what Load Job and `sora2 download` take
+            (_ID_COLUMN, "shot", "state", "price if made", "file"),
+            [(st.video_id, st.id, st.state, usd(st.cost_usd) if st.state != "done" else "", st.file)
+             for st in states],
+            out.width,
+        ))
         say(out, f"{done} of {len(states)} shots done; the rest costs about {usd(left)}.")
         return 0
 

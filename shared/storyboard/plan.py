@@ -171,7 +171,10 @@ def plan_storyboard(
         planned[shot_id] = _plan_shot(shot, sb.shots.index(shot), spec, url, base, default_model, size,
                                       d.seconds, planned, in_film=shot_id not in extended, image=images.get(shot_id))
     film_path = Path(film).expanduser() if film is not None else base / sb.output.film
-    sheet = base / sb.output.contact_sheet if sb.output.contact_sheet else film_path.with_suffix(".png")
+    # A film placed elsewhere (-o) takes its contact sheet along, named after it: never written back beside the
+    # storyboard file, where it could replace a picture the user keeps there.
+    named = sb.output.contact_sheet and film is None
+    sheet = base / sb.output.contact_sheet if named else film_path.with_suffix(".png")
     return Plan(sb, spec, url, tuple(planned[s.id] for s in sb.shots), tuple(order), film_path.absolute(),
                 sheet.absolute())
 
