@@ -21,8 +21,9 @@ SECTIONS = [
      "jumps) at 30 s, 120 s and 300 s on a virtual clock. Ours (adaptive, reading the job's progress), and ours "
      "with the durations of 8 similar jobs in the record, vs a fixed 8 s poll (ComfyUI's own Sora node) vs a fixed "
      "1 s poll (the official SDK's default). Goal: never more calls nor more than 1.1x the lateness of the 8 s "
-     "poll on any profile; at most 0.6x its calls and half its lateness where progress carries information "
-     "(linear, queued); with history, at most half its calls and half its lateness even on a silent job."),
+     "poll on any profile at any length; at most 0.6x its calls and half its lateness where progress carries "
+     "information (linear, queued, at 120 s and 300 s); with history, at most half its calls and half its "
+     "lateness even on a silent job."),
     ("Concurrency: 16 clips at once", "bench/bench_concurrency.py",
      "16 clips through the shared client at once vs one after another, on the loopback simulator; then with a "
      "provider cap of 4 running jobs and 30 % of calls answered 429. Goal: within 1.3x of a single clip when the "

@@ -3,7 +3,8 @@
 Each run replays the simulator's own profile functions (shared/simulator/progress.py) with the simulator's phase
 durations, and waits the way ``AsyncSoraClient.poll`` does (``first_wait``, then ``next_interval``). Lengths are
 spread evenly over one 8 s window around 30, 120 and 300 s so where a job ends inside a fixed poll's interval is
-averaged out rather than lucky.
+averaged out rather than lucky; the runs are the benchmark's (bench/bench_polling.py), so its table is what these
+bounds hold on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sora2_bridge.shared.simulator import SimulatorConfig
 from sora2_bridge.shared.simulator.progress import PROFILES
 
 LENGTHS = (30.0, 120.0, 300.0)
-RUNS = 24  # per length
+RUNS = 48  # per length, as in the benchmark
 
 
 def phases(length: float) -> tuple[float, float]:
@@ -54,41 +55,49 @@ def similar(nominal: float, seed: int) -> tuple[float, ...]:
     return tuple(window[(seed * 7 + k * 5 + 1) % RUNS] for k in range(8))
 
 
-def measure(profile: str, nominals=LENGTHS, **kw) -> tuple[float, float]:
-    """(mean calls, mean lateness) over every run at the given lengths."""
+def measure(profile: str, nominal: float, **kw) -> tuple[float, float]:
+    """(mean calls, mean lateness) over every run around one length."""
     runs = []
-    for nominal in nominals:
-        for seed, length in enumerate(lengths(nominal)):
-            extra = {"history": similar(nominal, seed)} if kw.get("history") else {}
-            polls, late = replay(profile, length, seed, fixed=kw.get("fixed"), **extra)
-            runs.append((len(polls), late))
+    for seed, length in enumerate(lengths(nominal)):
+        extra = {"history": similar(nominal, seed)} if kw.get("history") else {}
+        polls, late = replay(profile, length, seed, fixed=kw.get("fixed"), **extra)
+        runs.append((len(polls), late))
     return statistics.mean(c for c, _ in runs), statistics.mean(d for _, d in runs)
 
 
+@pytest.mark.parametrize("nominal", LENGTHS)
 @pytest.mark.parametrize("profile", list(PROFILES))
-def test_never_worse_than_a_fixed_eight_second_poll(profile: str) -> None:
-    calls, late = measure(profile)
-    fixed_calls, fixed_late = measure(profile, fixed=8.0)
-    assert calls <= fixed_calls, (profile, calls, fixed_calls)
-    assert late <= 1.1 * fixed_late, (profile, late, fixed_late)
+def test_never_worse_than_a_fixed_eight_second_poll(profile: str, nominal: float) -> None:
+    calls, late = measure(profile, nominal)
+    fixed_calls, fixed_late = measure(profile, nominal, fixed=8.0)
+    assert calls <= fixed_calls, (profile, nominal, calls, fixed_calls)
+    assert late <= 1.1 * fixed_late, (profile, nominal, late, fixed_late)
 
 
+@pytest.mark.parametrize("nominal", [120.0, 300.0])  # long enough to have a rate to read
 @pytest.mark.parametrize("profile", ["linear", "queued"])
-def test_progress_that_carries_information_is_used(profile: str) -> None:
-    calls, late = measure(profile)
-    fixed_calls, fixed_late = measure(profile, fixed=8.0)
-    assert calls <= 0.6 * fixed_calls, (profile, calls, fixed_calls)
-    assert late <= 0.5 * fixed_late, (profile, late, fixed_late)
-    for nominal in (120.0, 300.0):  # and at each length long enough to have a rate to read
-        calls, late = measure(profile, (nominal,))
-        fixed_calls, fixed_late = measure(profile, (nominal,), fixed=8.0)
-        assert calls <= 0.6 * fixed_calls and late <= 0.5 * fixed_late, (profile, nominal, calls, late)
+def test_progress_that_carries_information_is_used(profile: str, nominal: float) -> None:
+    calls, late = measure(profile, nominal)
+    fixed_calls, fixed_late = measure(profile, nominal, fixed=8.0)
+    assert calls <= 0.6 * fixed_calls, (profile, nominal, calls, fixed_calls)
+    assert late <= 0.5 * fixed_late, (profile, nominal, late, fixed_late)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(list(PROFILES)), st.floats(5, 400), st.integers(0, 10_000), st.booleans())
+def test_never_ahead_of_the_fixed_polls_count_of_calls(profile: str, length: float, seed: int, history: bool) -> None:
+    # The call budget, on any curve and length: our k-th call never comes before the fixed poll's k-th, so we can
+    # only have made more calls than it in a run where we also noticed the end later than it did.
+    polls, late = replay(profile, length, seed, history=similar(length, seed) if history else ())
+    fixed_polls, fixed_late = replay(profile, length, seed, fixed=8.0)
+    assert all(t >= 8.0 * k - 1e-9 for k, t in enumerate(polls)), polls
+    assert len(polls) <= len(fixed_polls) or late > fixed_late, (polls, fixed_polls)
 
 
 @pytest.mark.parametrize("nominal", LENGTHS)
 def test_history_of_similar_jobs_halves_calls_and_lateness_on_a_silent_job(nominal: float) -> None:
-    calls, late = measure("silent", (nominal,), history=True)
-    fixed_calls, fixed_late = measure("silent", (nominal,), fixed=8.0)
+    calls, late = measure("silent", nominal, history=True)
+    fixed_calls, fixed_late = measure("silent", nominal, fixed=8.0)
     assert calls <= 0.5 * fixed_calls, (nominal, calls, fixed_calls)
     assert late <= 0.5 * fixed_late, (nominal, late, fixed_late)
 
@@ -115,7 +124,8 @@ def test_a_stall_at_99_does_not_produce_a_poll_every_second() -> None:
     gaps = [b - a for a, b in zip(stalled, stalled[1:])]
     assert len(stalled) >= 4, stalled  # the stall is long: it must be observed for a while
     assert sum(g <= 1.5 for g in gaps) <= 1, gaps
-    assert max(gaps) == pytest.approx(8.0) and late <= 8.0  # backed off to the fixed interval, not beyond
+    # Backed off from dense polls to half the fixed interval (the calls the steady rate saved pay for it).
+    assert statistics.median(gaps) >= 4.0 and max(gaps) <= 8.0 and late <= 8.0, gaps
 
 
 def test_silence_never_waits_longer_than_the_fixed_poll() -> None:
@@ -138,6 +148,24 @@ def test_one_jump_never_lengthens_the_fixed_interval() -> None:
     state = PollState(PollPolicy())
     state.observe(0, 0, "in_progress")
     state.observe(8, 25, "in_progress")  # one jump: its "rate" predicts the end 24 s away
+    assert state.next_interval() <= 8.0
+
+
+def test_a_line_through_a_plateau_rests_on_one_jump() -> None:
+    # Rendering began by 62 s (1 %), stood at 1 % until 102 s, then jumped to 56 %: the line through the two rises
+    # runs through that plateau, so it may not stretch the wait (the job can end anywhere from here).
+    state = PollState(PollPolicy(), started=0.0)
+    for t, progress in [(8, 0), (16, 0), (32, 0), (62, 1), (70, 1), (86, 1), (102, 1), (110, 56)]:
+        state.observe(t, progress, "in_progress")
+    assert state.next_interval() <= 8.0
+
+
+def test_a_steady_line_stretches_waits_only_before_the_open_end() -> None:
+    state = PollState(PollPolicy(), started=0.0)
+    for t in range(8, 72, 8):  # a steady 1 % a second from 0 s: far from the end, waits grow past the fixed one
+        state.observe(t, t, "in_progress")
+    assert state.next_interval() > 8.0
+    state.observe(88, 88, "in_progress")  # nearly at 90 %, from where services may finish at any moment
     assert state.next_interval() <= 8.0
 
 
