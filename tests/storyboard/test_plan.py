@@ -184,3 +184,13 @@ def test_an_image_given_by_shot_id_replaces_the_file_and_keys_by_its_bytes(tmp_p
         plan_storyboard(sb, COMETAPI, images={"s2": buf.getvalue()})
     with pytest.raises(InvalidInputError, match="no such shot"):
         plan_storyboard(sb, COMETAPI, images={"s9": buf.getvalue()})
+
+
+def test_a_film_placed_elsewhere_takes_its_contact_sheet_along(tmp_path: Path) -> None:
+    """-o moves the film; the contact sheet follows it instead of overwriting a picture beside the storyboard."""
+    board = load_storyboard("shots: [{id: a, prompt: A kite}]\noutput: {film: kite.mp4, contact_sheet: kite.png}")
+    kept = plan_storyboard(board, LOCAL, base_dir=tmp_path / "boards")
+    assert kept.contact_sheet == (tmp_path / "boards" / "kite.png").absolute()
+    moved = plan_storyboard(board, LOCAL, base_dir=tmp_path / "boards", film=tmp_path / "out" / "flight.mp4")
+    assert moved.film == (tmp_path / "out" / "flight.mp4").absolute()
+    assert moved.contact_sheet == (tmp_path / "out" / "flight.png").absolute()
