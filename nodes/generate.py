@@ -16,6 +16,7 @@ from ..shared.config import provider_tables
 from ..shared.errors import InvalidInputError, Sora2Error
 from ..shared.media import FIT_MODES
 from ..shared.models import validate_prompt, validate_seconds, validate_size, validate_video_id
+from ..shared.pricing import price_note
 from ..shared.providers import PROVIDERS
 from ..shared.video import last_frame
 from .runtime import CATEGORY, PROVIDER_CHOICES, Clip, NodeRun, node_key, provider_for_validation
@@ -139,6 +140,8 @@ class Sora2Video(io.ComfyNode):
                 run.reporter.warn(warning)
             req = client.build_request(prompt, model=model, size=size, seconds=seconds,
                                        input_reference=fitted.image if fitted else None)
+            if note := price_note(client.provider, req.model, req.size):  # a guessed price is said, before paying
+                run.reporter.warn(note)
             key = node_key("create", client, request_key(client.config.provider, client.config.base_url, req), seed)
             clip = await run.produce(key, lambda k: client.create_from_request(req, key=k), what="a new clip",
                                      cost_hint=client.estimate(req))

@@ -23,3 +23,13 @@ async def test_a_tiny_reference_is_warned_in_status_and_log(comfy, local, caplog
     assert len(warned) == 1
     created = next(i for i, r in enumerate(caplog.records) if video_id in r.getMessage())
     assert caplog.records.index(warned[0]) < created  # said before the job existed
+
+
+async def test_a_guessed_price_is_said_before_paying(comfy, local, caplog):
+    """A model the provider table lacks (a saved workflow, a new name) is priced at the highest rate: said so."""
+    caplog.set_level(logging.INFO)
+    out = await comfy.run(Sora2Video, prompt=PROMPT, model="sora-2-next", size="1280x720", seed=12)
+    assert comfy.texts and all(t.startswith("Warning: unknown model: priced at the highest rate") for t in comfy.texts)
+    warned = [r for r in caplog.records if "unknown model" in r.getMessage()]
+    created = next(i for i, r in enumerate(caplog.records) if out.args[1] in r.getMessage())
+    assert warned and caplog.records.index(warned[0]) < created
