@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..media import fit_reference, load_image_file
 from ..models import ImageInput, validate_model, validate_prompt, validate_seconds, validate_size
-from ..pricing import estimate_cost, format_usd
+from ..pricing import estimate_cost, format_usd, price_note
 from ..providers import Provider, get_provider
 from .model import Crossfade, Join, Storyboard, shot_error
 
@@ -89,7 +89,10 @@ class Plan:
 
     @property
     def warnings(self) -> list[str]:
-        return [f'shot "{s.id}": {w}' for s in self.shots for w in s.warnings]
+        """What every front end says before the first request: each shot's image notes and guessed prices."""
+        notes = [(s.id, w) for s in self.shots for w in s.warnings]
+        notes += [(s.id, n) for s in self.shots if (n := price_note(self.provider, s.model, s.size))]
+        return [f'shot "{shot_id}": {w}' for shot_id, w in notes]
 
     def shot(self, shot_id: str) -> PlannedShot:
         return next(s for s in self.shots if s.id == shot_id)

@@ -194,3 +194,9 @@ def test_a_film_placed_elsewhere_takes_its_contact_sheet_along(tmp_path: Path) -
     moved = plan_storyboard(board, LOCAL, base_dir=tmp_path / "boards", film=tmp_path / "out" / "flight.mp4")
     assert moved.film == (tmp_path / "out" / "flight.mp4").absolute()
     assert moved.contact_sheet == (tmp_path / "out" / "flight.png").absolute()
+
+
+def test_a_guessed_price_is_a_warning_of_the_plan() -> None:
+    board = load_storyboard("shots: [{id: a, prompt: A kite}, {id: b, prompt: A kite again, model: sora-2-next}]")
+    plan = plan_storyboard(board, COMETAPI)
+    assert plan.warnings == ['shot "b": unknown model: priced at the highest rate']
