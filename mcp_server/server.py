@@ -26,6 +26,7 @@ from ..shared.record import RECORD_FILE, JobRecord  # the CLI and ComfyUI see th
 from .guard import Ledger, Resolver, SpendingGuard
 from .jobs import Jobs
 from .resources import register_resources
+from .sequences import Sequences, register_sequence_prompt
 from .settings import Settings
 from .state import AppState
 from .tools import build_tools
@@ -101,10 +102,12 @@ def create_server(
         collector = None
         if jobs is not None and settings.auto_download:
             collector = asyncio.create_task(jobs.collect_forever(), name="sora2-collector")
-        state = AppState(settings, spec, guard, jobs, config_error)
+        state = AppState(settings, spec, guard, jobs, config_error, Sequences(jobs) if jobs is not None else None)
         try:
             yield state
         finally:
+            if state.sequences is not None:
+                await state.sequences.aclose()
             if collector is not None:
                 collector.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -125,5 +128,6 @@ def create_server(
         tools=build_tools(spec, settings),
     )
     register_resources(mcp)
+    register_sequence_prompt(mcp, spec, settings)
     return mcp
 

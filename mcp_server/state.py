@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..shared.errors import ConfigurationError
 from ..shared.providers import Provider
 from .guard import SpendingGuard
 from .jobs import Jobs
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .sequences import Sequences
 
 
 @dataclass
@@ -19,6 +22,7 @@ class AppState:
     guard: SpendingGuard
     jobs: Jobs | None
     config_error: str | None = None
+    sequences: Sequences | None = None  # the storyboards running in the background
 
     def require_jobs(self) -> Jobs:
         """The job plumbing, or the configuration problem (e.g. no API key) as a readable error."""

@@ -373,7 +373,9 @@ Free, no network. Prices on {provider.name}{simulated} (USD per second):
         with tool_errors(state):
             return _estimate(state, model, size, seconds)
 
-    return mcp.tools
+    from .sequences import sequence_tools  # it builds on this module's helpers, so it is imported last
+
+    return mcp.tools + sequence_tools(provider, settings)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

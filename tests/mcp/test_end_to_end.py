@@ -128,3 +128,32 @@ async def test_simulate_keeps_jobs_across_server_processes(tmp_path):
     assert record.execute("SELECT base_url FROM jobs").fetchall() == [(SIMULATE_BASE_URL,)]
     ledger = sqlite3.connect(tmp_path / "data" / "mcp-spend.sqlite3")
     assert ledger.execute("SELECT base_url, video_id FROM spend").fetchall() == [(SIMULATE_BASE_URL, video_id)]
+
+
+async def test_stdio_generate_sequence_and_follow_it(tmp_path):
+    """A two-shot sequence over stdio: the id comes back at once, the film and its contact sheet at the end."""
+    command, *args = server_command()
+    params = StdioServerParameters(command=command, args=[*args, "--simulate"], env=user_env(tmp_path))
+    shots = [{"id": "stage", "prompt": PROMPT},
+             {"id": "bow", "prompt": "The cat stands up and bows to the audience", "start": {"continue": "stage"}}]
+    async with Client(params, read_timeout_seconds=60) as c:
+        started = await c.call_tool("generate_sequence", {"shots": shots, "size": "1280x720", "seconds": 4})
+        assert not started.is_error, started.content
+        sequence_id = started.structured_content["sequence_id"]
+        assert started.structured_content["status"] == "running"
+        deadline = time.monotonic() + 120
+        while True:
+            status = await c.call_tool("get_sequence_status", {"sequence_id": sequence_id})
+            assert not status.is_error, status.content
+            data = status.structured_content
+            if data["status"] not in ("running", "joining") or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1.0)
+    assert data["status"] == "completed", data
+    assert [s["state"] for s in data["shots"]] == ["done", "done"]
+    film = Path(data["film_path"])
+    assert film.parent.parent == (tmp_path / "clips").resolve() and Path(data["contact_sheet_path"]).is_file()
+    assert any(block.type == "image" for block in status.content)
+    with av.open(str(film)) as container:
+        assert container.streams.audio, "the film has a soundtrack"
+        assert 7.5 <= float(container.duration / av.time_base) <= 8.5

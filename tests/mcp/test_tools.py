@@ -21,7 +21,7 @@ from sora2_bridge.shared.config import data_dir
 PROMPT = "A calico cat playing a piano on stage"
 TOOLS = {
     "generate_video", "get_status", "remix_video", "extend_video", "list_videos", "download_video", "delete_video",
-    "estimate_cost",
+    "estimate_cost", "generate_sequence", "get_sequence_status",
 }
 
 
