@@ -40,10 +40,10 @@ def check_cursor(value: Any) -> Any:
 
 
 def since_timestamp(since: datetime | None) -> float | None:
-    """Unix time of ``since``; a time without an offset is taken as UTC."""
+    """Unix time of ``since``, to the second (the service's ``created_at`` is whole seconds); no offset means UTC."""
     if since is None:
         return None
-    return (since if since.tzinfo else since.replace(tzinfo=timezone.utc)).timestamp()
+    return float(math.floor((since if since.tzinfo else since.replace(tzinfo=timezone.utc)).timestamp()))
 
 
 def _cursor(video_id: str, created_at: float | None) -> str:
