@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from pydantic import ConfigDict, ValidationError
 
-from ..shared.models import VIDEO_ID_MAX, VIDEO_ID_PATTERN, usable_id
+from ..shared.models import VIDEO_ID_MAX, usable_id
 
 # Names agents reach for that mean one of our parameters (checked before the spelling match).
 ALIASES = {

@@ -168,14 +168,10 @@ class Ledger:
             ).fetchall()
         return [r[0] for r in rows if r[0]]
 
-    def unfollow(self, video_id: str) -> bool:
-        """Stop collecting ``video_id`` (kept across restarts); True if it was followed until now."""
+    def unfollow(self, video_id: str) -> None:
+        """Stop collecting ``video_id``; kept across restarts and shared by every server using this data folder."""
         with self._lock:
-            paid = self._db.execute(
-                "SELECT 1 FROM spend WHERE state='spent' AND video_id=? LIMIT 1", (video_id,)).fetchone()
-            cur = self._db.execute("INSERT OR IGNORE INTO unfollowed (video_id, at) VALUES (?, ?)",
-                                   (video_id, time.time()))
-        return paid is not None and cur.rowcount == 1
+            self._db.execute("INSERT OR IGNORE INTO unfollowed (video_id, at) VALUES (?, ?)", (video_id, time.time()))
 
 
 def start_of_local_day(now: float | None = None) -> float:

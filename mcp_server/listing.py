@@ -46,7 +46,8 @@ def since_timestamp(since: datetime | None) -> float | None:
     return float(math.floor((since if since.tzinfo else since.replace(tzinfo=timezone.utc)).timestamp()))
 
 
-def _cursor(video_id: str, created_at: float | None) -> str:
+def make_cursor(video_id: str, created_at: float | None) -> str:
+    """The service's cursor (a video id) and that video's creation time, which bounds the local rows of a page."""
     return f"{video_id}@{created_at or 0:.3f}"
 
 
@@ -86,7 +87,7 @@ async def list_videos(
                     break
     except Sora2Error as exc:
         service_error = str(exc)
-    next_cursor = _cursor(after, lower) if service_error is None and more and after else None
+    next_cursor = make_cursor(after, lower) if service_error is None and more and after else None
     if service_error is not None or not more:
         lower = since or 0.0  # nothing older is listed later: the local rows down to ``since`` belong here
     _merge_record(jobs, items, examined, status, lower, upper, service_error is None)
@@ -94,7 +95,7 @@ async def list_videos(
     if service_error is not None:  # the record alone, paged the same way
         ordered = ordered[:limit]
         if len(ordered) == limit:
-            next_cursor = _cursor(ordered[-1].video_id, ordered[-1].created_at)
+            next_cursor = make_cursor(ordered[-1].video_id, ordered[-1].created_at)
     return VideoListResult(videos=ordered, next_cursor=next_cursor, service_error=service_error)
 
 

@@ -37,7 +37,7 @@ from ..shared.redact import redact
 from ..shared.video import probe
 from .arguments import ToolSet, check_video_id
 from .clips import MAX_JOIN, frame_at, join
-from .guard import MAX_FILENAME_CHARS, inside_output, output_path
+from .guard import inside_output, output_path
 from .jobs import Jobs, Outcome, describe_usd, video_uri
 from .listing import check_cursor, since_timestamp
 from .listing import list_videos as list_jobs
@@ -377,7 +377,8 @@ is billed.""",
             jobs = state.require_jobs()
             if jobs.record.get(video_id) is None:
                 raise ToolError(f"This machine has no job {video_id}: check the id (list_videos shows the jobs).")
-            was = state.guard.ledger.unfollow(video_id)
+            was = jobs.followed(video_id)
+            state.guard.ledger.unfollow(video_id)
             return render(ForgetResult(
                 video_id=video_id, was_followed=was, still_billed=True,
                 hint=("No longer followed: it will not be saved automatically. " if was else

@@ -11,10 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings as hsettings, strategies as st
 from mcp import Client
 from mcp.types import CallToolResult, ImageContent
 from PIL import Image
 
+from sora2_bridge.mcp_server.listing import check_cursor, make_cursor
 from sora2_bridge.mcp_server.settings import Settings
 from sora2_bridge.shared.video import probe
 
@@ -215,3 +217,27 @@ async def test_list_videos_filters_by_status_and_since(server, sim, sim_config):
     assert {v["video_id"] for v in recent["videos"]} == {running.id, *(j.id for j in newer)}
     assert recent["next_cursor"] is None  # older jobs are before `since`: no further page
     assert {v["video_id"] for v in completed} == {old.id, *(j.id for j in newer)}
+
+
+@hsettings(max_examples=80, deadline=None)
+@given(st.text(max_size=80))
+def test_a_cursor_is_accepted_only_as_list_videos_made_it(text: str):
+    try:
+        accepted = check_cursor(text)
+    except ValueError as exc:
+        assert "next_cursor" in str(exc)
+        return
+    vid, _, stamp = accepted.rpartition("@")
+    assert make_cursor(vid, float(stamp)).split("@")[0] == vid  # an id the service's `after` takes, and a time
+
+
+@hsettings(max_examples=50, deadline=None)
+@given(st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True), st.integers(0, 4_000_000_000))
+def test_next_cursor_round_trips(vid: str, created: int):
+    assert check_cursor(make_cursor(vid, created)) == f"{vid}@{created}.000"
+
+
+async def test_an_explicit_null_still_means_left_out(server, sim):
+    async with Client(server) as c:
+        data = ok(await c.call_tool("list_videos", {"cursor": None, "status": None, "since": None}))
+    assert data["videos"] == [] and data["next_cursor"] is None

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 from mcp import Client
 
-from sora2_bridge.mcp_server.arguments import VIDEO_ID_PATTERN, check_video_id, suggest
+from sora2_bridge.mcp_server.arguments import check_video_id, suggest
 from sora2_bridge.mcp_server.guard import Ledger, PathRefused, plain_file_name
 from sora2_bridge.mcp_server.server import LEDGER_FILE
+from sora2_bridge.shared.models import VIDEO_ID_PATTERN
 
 PROMPT = "A calico cat playing a piano on stage"
 
