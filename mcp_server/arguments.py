@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from pydantic import ConfigDict, ValidationError
 
-from ..shared.models import VIDEO_ID_MAX, VIDEO_ID_PATTERN, usable_id
+from ..shared.models import VIDEO_ID_MAX, usable_id
 
 # Names agents reach for that mean one of our parameters (checked before the spelling match).
 ALIASES = {
@@ -92,6 +92,34 @@ def _show(value: Any) -> str:
     return text if len(text) <= SHOWN_INPUT_CHARS else text[: SHOWN_INPUT_CHARS - 3] + "..."
 
 
+def compact_schema(schema: Any) -> Any:
+    """The same input schema in fewer bytes: every client sends the tool list to the model with each request.
+
+    Drops the generated ``title`` of every schema (the property name says it) and writes an optional parameter
+    ``anyOf: [X, null], default: null`` as X: leaving it out is how a caller says "none" (an explicit null is
+    still accepted by the validation, which keeps using the full model).
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs"):
+            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = compact_schema(value)
+    options = out.get("anyOf")
+    if isinstance(options, list) and "default" in out and out["default"] is None:
+        rest = [o for o in options if o != {"type": "null"}]
+        if len(rest) == 1 and len(options) == 2:
+            del out["anyOf"], out["default"]
+            out = {**rest[0], **out}
+    return out
+
+
 class StrictTool(Tool):
     """A tool whose arguments are exactly its parameters; validation problems come back as sentences."""
 
@@ -104,7 +132,7 @@ class StrictTool(Tool):
             "model_config": ConfigDict(extra="forbid"),
         })
         tool.fn_metadata.arg_model = strict
-        tool.parameters = strict.model_json_schema(by_alias=True)
+        tool.parameters = compact_schema(strict.model_json_schema(by_alias=True))
         return tool  # type: ignore[return-value]
 
     @property
@@ -126,6 +154,9 @@ class ToolSet:
         self.tools: list[Tool] = []
 
     def tool(self, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if kwargs.get("description"):  # one line: a description's line breaks are bytes the model reads for nothing
+            kwargs["description"] = " ".join(kwargs["description"].split())
+
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             self.tools.append(StrictTool.from_function(fn, **kwargs))
             return fn

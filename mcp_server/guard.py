@@ -86,6 +86,10 @@ CREATE TABLE IF NOT EXISTS spend (
     video_id TEXT
 );
 CREATE INDEX IF NOT EXISTS spend_created ON spend(created_at);
+CREATE TABLE IF NOT EXISTS unfollowed (
+    video_id TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
 """
 
 
@@ -155,13 +159,19 @@ class Ledger:
             self._db.execute("DELETE FROM spend WHERE id=? AND state='reserved'", (reservation_id,))
 
     def video_ids(self, provider: str, base_url: str, since: float) -> list[str]:
+        """The jobs paid for since ``since`` that the collector still follows (not stopped with ``unfollow``)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT video_id FROM spend WHERE state='spent' AND provider=? AND base_url=? AND created_at>=?"
-                " ORDER BY created_at",
+                " AND video_id NOT IN (SELECT video_id FROM unfollowed) ORDER BY created_at",
                 (provider, base_url, since),
             ).fetchall()
         return [r[0] for r in rows if r[0]]
+
+    def unfollow(self, video_id: str) -> None:
+        """Stop collecting ``video_id``; kept across restarts and shared by every server using this data folder."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO unfollowed (video_id, at) VALUES (?, ?)", (video_id, time.time()))
 
 
 def start_of_local_day(now: float | None = None) -> float:

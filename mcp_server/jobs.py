@@ -200,6 +200,18 @@ class Jobs:
             lambda: self.client.remix(video_id, prompt),
         )
 
+    async def edit(self, video_id: str, prompt: str) -> Created:
+        """Like a remix (same model, size and length, so the same price), through the service's edits endpoint."""
+        video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
+        model, size, seconds = await self._source(video_id)
+        usd = self.estimate(model, size, seconds) if seconds else self.provider.fallback_price_per_second * 20
+        key = "edit:" + hashlib.sha256(f"{video_id}\0{prompt}".encode()).hexdigest()
+        return await self._paid(
+            key, lambda: self._find_derived("edit", video_id, prompt), usd,
+            f"an edit of {video_id} ({seconds} s {model} at {size})", "edit",
+            lambda: self.client.edit(video_id, prompt),
+        )
+
     async def extend(self, video_id: str, prompt: str, seconds: int) -> Created:
         video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
         model, size, _ = await self._source(video_id)
@@ -232,7 +244,11 @@ class Jobs:
     async def status(
         self, video_id: str, wait_seconds: float = 0.0, on_progress: ProgressCallback | None = None
     ) -> Outcome:
-        """The service's view of a job (waiting up to ``wait_seconds`` for it to finish), or the record's if gone."""
+        """The service's view of a job (waiting up to ``wait_seconds`` for it to finish), or the record's if gone.
+
+        Read-only: nothing is saved here (clients auto-approve read-only tools, so polling never asks the user);
+        a finished clip is saved by the collector or ``download_video``, and the answer says where.
+        """
         video_id = validate_video_id(video_id)
         try:
             video = await self.client.retrieve(video_id)
@@ -242,7 +258,23 @@ class Jobs:
                 raise
             return self._gone(row)
         video = await self.wait(video, wait_seconds, on_progress)
-        return await self.outcome(video, on_progress=on_progress)
+        return await self.outcome(video, on_progress=on_progress, save=False)
+
+    def local_file(self, video_id: str, variant: str = "video") -> Path | None:
+        """The saved ``variant`` of a job inside the output folder, if there is one (a read, never a write)."""
+        row = self.record.get(video_id)
+        found = inside_output(self.settings, row.files.get(variant) if row else None)
+        return found or inside_output(self.settings, self.target(video_id, variant))
+
+    def target(self, video_id: str, variant: str = "video") -> Path:
+        """Where the collector and ``download_video`` save a job's ``variant``."""
+        return self.settings.output_dir / f"{video_id}{VARIANT_SUFFIX[variant]}"
+
+    def followed(self, video_id: str) -> bool:
+        """Whether the background collector will save this job when it finishes."""
+        cfg = self.client.config
+        return self.settings.auto_download and video_id in self.guard.ledger.video_ids(
+            cfg.provider, cfg.base_url, time.time() - COLLECT_WINDOW)
 
     async def outcome(
         self,
@@ -252,14 +284,20 @@ class Jobs:
         cost: float | None = None,
         remaining: float | None = None,
         reused: bool = False,
+        save: bool = True,
     ) -> Outcome:
-        """The agent's view of ``video``; a completed job is downloaded first (once) and gets a thumbnail."""
+        """The agent's view of ``video``; with ``save`` a completed job is downloaded first (once), else only the
+        files already saved are reported, with the path the clip will be saved at."""
         status = video.status
         file = thumb = None
         err_code = video.error.code if video.error else None
         err_msg = video.error.message if video.error else None
         download_problem: str | None = None
-        if status == "completed":
+        if status == "completed" and not save:
+            file, thumb = self.local_file(video.id), self.local_file(video.id, "thumbnail")
+            if file is None and video.expires_at and time.time() >= video.expires_at:
+                status, err_code = "expired", "video_expired"
+        elif status == "completed":
             try:
                 file, thumb = await self.ensure_downloaded(video.id, on_progress)
             except ExpiredError as exc:
@@ -289,6 +327,7 @@ class Jobs:
             error_code=err_code,
             error_message=err_msg or download_problem,
             file_path=str(file) if file else None,
+            target_path=str(self.target(video.id)) if file is None and status in (*RUNNING, "completed") else None,
             thumbnail_path=str(thumb) if thumb else None,
             resource_uri=video_uri(video.id),
             thumbnail_uri=thumbnail_uri(video.id) if thumb else None,
@@ -343,8 +382,13 @@ class Jobs:
         self._checks.pop(r.video_id, None)
         if r.status == "completed":
             if download_problem:
-                return f"Finished, but the download failed: {download_problem} Call get_status again to retry."
-            return (f"Finished and saved at {r.file_path}. Give the user this path; the thumbnail is attached. "
+                return f"Finished, but the download failed: {download_problem} Call download_video to retry."
+            if r.file_path is None:
+                who = (f"the background collector saves it there within about {self.settings.collector_interval:.0f}"
+                       " s, or call download_video now" if self.followed(r.video_id) else "call download_video")
+                return (f"Finished, not saved yet: {who} (it goes to {r.target_path}). The service deletes its "
+                        "copy about an hour after completion.")
+            return (f"Finished and saved at {r.file_path}. Give the user this path. "
                     "The service deletes its copy about an hour after completion; the local file stays.")
         if r.status == "failed":
             advice = ("Rephrase the prompt (no real people, no copyrighted characters) and generate again."

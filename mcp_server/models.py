@@ -1,7 +1,8 @@
-"""The structured results of the tools: each is a pydantic model, so clients get ``structuredContent`` and a schema.
+"""The structured results of the tools: each is a pydantic model, sent as ``structuredContent`` and as JSON text.
 
-Field descriptions are part of the output schema an agent reads, so they say what to do with a value, not only
-what it is.
+The tools publish no output schema (five tools return a VideoResult, and its schema repeated in each would be most
+of the tool list an agent pays for in context); the schemas, with these field descriptions, are one resource
+(``sora2://schemas/results``) instead. Descriptions say what to do with a value, not only what it is.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class VideoResult(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     file_path: str | None = Field(None, description="Absolute path of the downloaded MP4 on the user's machine.")
+    target_path: str | None = Field(
+        None, description="Not saved yet: where the collector or download_video will save the MP4.")
     thumbnail_path: str | None = Field(None, description="Absolute path of the downloaded WebP thumbnail.")
     resource_uri: str = Field(description="MCP resource with this job's metadata as JSON.")
     thumbnail_uri: str | None = Field(None, description="MCP resource with the thumbnail image (when completed).")
@@ -80,6 +83,7 @@ class VideoListItem(BaseModel):
 
 class VideoListResult(BaseModel):
     videos: list[VideoListItem]
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next (older) page; null: no more.")
     service_error: str | None = Field(None, description="Set when the service could not be listed (local only).")
 
 
@@ -118,3 +122,37 @@ class CostEstimate(BaseModel):
     budget_remaining_usd: float | None = Field(description="What is left in the period; null = unlimited.")
     allowed: bool = Field(description="Whether generate_video with these settings would pass the spending guard now.")
     reason: str | None = Field(None, description="Why it would be refused.")
+
+
+class FrameResult(BaseModel):
+    video_id: str
+    t: float = Field(description="Time of the frame in seconds from the start.")
+    width: int = Field(description="Of the attached image (downscaled).")
+    height: int
+    duration: float = Field(description="Length of the clip in seconds.")
+    mime_type: str
+    bytes: int = Field(description="Size of the attached image.")
+
+
+class JoinResult(BaseModel):
+    video_ids: list[str]
+    file_path: str = Field(description="Absolute path of the joined MP4 on the user's machine.")
+    duration: float = Field(description="Length of the joined clip in seconds.")
+    has_audio: bool
+    bytes: int
+    requested_path: str | None = Field(
+        None, description="Set when the file name asked for already existed: it was kept, and file_path is the "
+                          "numbered name used instead.")
+    hint: str
+
+
+class ForgetResult(BaseModel):
+    video_id: str
+    was_followed: bool = Field(description="The collector was going to save it; it no longer will.")
+    still_billed: bool = Field(description="The service has no cancel: a job that started is paid for.")
+    hint: str
+
+
+RESULT_MODELS: tuple[type[BaseModel], ...] = (
+    VideoResult, VideoListResult, DownloadResult, DeleteResult, CostEstimate, FrameResult, JoinResult, ForgetResult,
+)

@@ -1,4 +1,8 @@
-"""Resources: a job's metadata as JSON, and its thumbnail as an image a vision-capable agent can look at."""
+"""Resources: a job's metadata as JSON, its thumbnail, and the reference an agent reads on demand.
+
+The reference (prices, result schemas) lives here rather than in the tool descriptions, which every request
+carries: a model that needs the full price table or a result field's meaning reads it once.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,37 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from ..shared.errors import InvalidInputError, NotFoundError, Sora2Error
 from ..shared.models import VARIANT_SUFFIX, validate_video_id
 from ..shared.redact import redact
+from ..shared.providers import Provider
 from .guard import inside_output
+from .models import RESULT_MODELS
+from .settings import Settings
 from .state import app_state
+from .tools import limits_text, price_table
 
 
-def register_resources(mcp: MCPServer) -> None:
+def register_resources(mcp: MCPServer, provider: Provider, settings: Settings) -> None:
+    @mcp.resource(
+        "sora2://prices",
+        name="prices",
+        title="Prices and spending limits",
+        description="The provider's price table (USD per second of video, by model and size) and the spending limits.",
+        mime_type="text/markdown",
+    )
+    def prices() -> str:
+        lengths = ", ".join(provider.all_seconds)
+        return (f"# Prices on {provider.name} (USD per second of video)\n\n{price_table(provider)}\n\n"
+                f"Lengths: {lengths} s. Estimates are list prices, not a bill.\n\n{limits_text(settings, provider)}\n")
+
+    @mcp.resource(
+        "sora2://schemas/results",
+        name="result-schemas",
+        title="What the tools return",
+        description="JSON schemas, with field descriptions, of every tool's structured result.",
+        mime_type="application/json",
+    )
+    def result_schemas() -> str:
+        return json.dumps({m.__name__: m.model_json_schema() for m in RESULT_MODELS}, indent=1)
+
     @mcp.resource(
         "sora2://videos/{video_id}",
         name="video",

@@ -17,7 +17,6 @@ is settled to its job the moment the job is created, and released when the shot 
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import json
 import logging
@@ -29,7 +28,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.prompts import Prompt
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, ResourceLink, ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..shared.errors import Sora2Error
@@ -48,12 +47,12 @@ from ..shared.storyboard import (
     storyboard_status,
 )
 from ..shared.storyboard.model import shot_error
-from .arguments import ToolSet
+from .arguments import ToolSet, compact_schema
 from .guard import SpendingGuard, check_output_folder, load_image
 from .jobs import CHECK_POLICY, Jobs, describe_usd, video_uri
 from .settings import Settings
 from .state import AppState, app_state
-from .tools import limits_text, price_table, render, tool_errors
+from .tools import _hints, limits_text, price_table, render, tool_errors
 
 log = logging.getLogger("sora2_bridge.mcp")
 
@@ -62,9 +61,15 @@ SEQUENCES_FOLDER = "sequences"  # inside the output folder: the films, contact s
 SHEET_MAX_SIDE = 640  # the inline contact sheet: a WebP this wide stays well under 100 KB
 # Shot states that mean the next run pays for the shot (see storyboard_status).
 TO_PAY = ("missing", "failed")
-# The tool's words for the shot fields whose storyboard-file wording names keys this tool does not have.
-SHOT_TEXTS = {"id": "unique: letters, digits, _ . -", "seconds": "default: seconds; extend: seconds added",
-              "model": "default: model", "join_after": "to the next shot: cut or {crossfade_ms: N}"}
+# The tool list's words for each shot field (empty: the name says it); the storyboard prompt shows them whole.
+SHOT_TEXTS = {
+    "id": "unique",
+    "prompt": "",
+    "seconds": "extend: added seconds",
+    "model": "",
+    "start": "{image: as generate_video's} or {continue|remix|extend: shot id}",
+    "join_after": "cut or {crossfade_ms: N}",
+}
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -311,86 +316,45 @@ def _result(sequence_id: str, status: str, shots: list[ShotState], estimated: fl
 
 
 # ---------------------------------------------------------------------------------------------- schemas
-def compact_schema(node: Any) -> Any:
-    """A JSON Schema without what an agent does not need (titles, null defaults), optional values written as
-    ``"type": [T, "null"]``: the same schema, a third shorter, which keeps the tool list small."""
-    if isinstance(node, list):
-        return [compact_schema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "properties":  # property names are not keywords: a property may be called "title"
-            out[key] = {name: compact_schema(v) for name, v in value.items()}
-        elif key != "title" and not (key == "default" and value is None):
-            out[key] = compact_schema(value)
-    options = out.get("anyOf")
-    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-        other = next(o for o in options if o != {"type": "null"})
-        if isinstance(other.get("type"), str):
-            del out["anyOf"]
-            out = {**other, "type": [other["type"], "null"], **out}
-    return out
-
-
 def shot_items_schema() -> dict[str, Any]:
-    """One shot's JSON Schema, from the storyboard model itself (one definition for every front end), with the
-    references inlined and ``start.image`` described as this server accepts it."""
-    full = storyboard_json_schema()
-    defs = full["$defs"]
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return inline(copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]))
-            return {k: inline(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        return node
-
-    shot = compact_schema(inline(defs["Shot"]))
-    shot.pop("description", None)
-    props = shot["properties"]
-    props["start"].pop("description", None)
-    props["join_after"]["anyOf"][1]["properties"]["crossfade_ms"].pop("description", None)
-    props["join_after"]["anyOf"][1].pop("description", None)
-    for name, text in SHOT_TEXTS.items():
-        props[name]["description"] = text
-    props["start"]["properties"]["image"]["description"] = "first frame, as generate_video's image"
-    return shot
+    """One shot's JSON Schema for the tool list: the storyboard model's own properties and required fields (one
+    definition for every front end), each said in a few words. The nested forms of ``start`` and ``join_after``
+    are told, not spelled out as schemas: every client sends the tool list to the model with each request, the
+    storyboard prompt shows them whole, and the storyboard model still validates them, naming shot and field."""
+    shot = storyboard_json_schema()["$defs"]["Shot"]
+    assert set(SHOT_TEXTS) == set(shot["properties"]), "every field of a shot is described here"
+    types = {"id": "string", "prompt": "string", "seconds": "integer", "model": "string", "start": "object"}
+    props = {name: ({"type": types[name]} if name in types else {}) | ({"description": text} if text else {})
+             for name, text in SHOT_TEXTS.items()}
+    return {"type": "object", "required": shot["required"], "properties": props}
 
 
 # ---------------------------------------------------------------------------------------------- tools
 def sequence_tools(provider: Provider, settings: Settings) -> list[Tool]:
     """``generate_sequence`` and ``get_sequence_status``, accepting exactly their parameters."""
     mcp = ToolSet()
-    simulated = " (local simulator: free)" if provider.name == "local" else ""
+    simulated = " (simulator: free)" if provider.name == "local" else ""
     shots_param = Annotated[list[dict[str, Any]], WithJsonSchema(
-        {"type": "array", "minItems": 1, "items": shot_items_schema()}), Field(
-        description="The shots in film order (see the storyboard prompt).")]
+        {"type": "array", "items": shot_items_schema()}), Field(description="In film order.")]
     id_param = Annotated[str, Field(pattern=SEQUENCE_ID_PATTERN, description="From generate_sequence.")]
 
     @mcp.tool(
-        title="Generate a sequence of shots as one film (paid)",
         # Idempotent: the same shots are the same sequence. A repeat while it runs or after it is done changes
         # nothing; a repeat after a failure only makes what is missing, converging on the same one film.
-        annotations=ToolAnnotations(title="Generate a sequence of shots as one film (paid)", read_only_hint=False,
-                                    destructive_hint=False, idempotent_hint=True, open_world_hint=True),
-        description=f"""Make a film of several shots in one call: shots render in parallel where they can and in
-order where one starts from another, then join into one MP4 with sound plus a contact sheet. COSTS MONEY{simulated}:
-the sum of the shots; the whole sequence passes the spending guard before anything is sent. Returns sequence_id at
-once; poll get_sequence_status. The same shots give the same sequence_id and are never paid twice: calling again
-continues a failed or interrupted sequence, paying only for missing shots. Lengths, sizes and prices: the
-storyboard prompt.""",
+        annotations=_hints(idempotent=True),
+        description=f"""One film from many shots, joined with sound, plus a contact sheet. PAID{simulated}: all
+shots, checked whole by the guard before anything is sent. Returns sequence_id; poll get_sequence_status. The same
+shots again continue a failed run, paying only what is missing. Shot forms, lengths, prices: the storyboard
+prompt.""",
     )
     async def generate_sequence(
         shots: shots_param,
         ctx: Context,
-        model: Annotated[str | None, Field(description="Default model of the shots.")] = None,
-        size: Annotated[str | None, Field(description="Frame size of every shot, WIDTHxHEIGHT.")] = None,
-        seconds: Annotated[int | None, Field(description="Default shot length.")] = None,
+        model: str | None = None,
+        size: str | None = None,
+        seconds: int | None = None,
         title: str | None = None,
-    ) -> Annotated[CallToolResult, SequenceResult]:
+    ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             sequences = _sequences(state)
@@ -410,13 +374,11 @@ storyboard prompt.""",
             return render(result)
 
     @mcp.tool(
-        title="Get a sequence's status",
-        annotations=ToolAnnotations(title="Get a sequence's status", read_only_hint=True, destructive_hint=False,
-                                    idempotent_hint=True, open_world_hint=False),
-        description="""Each shot's state, video_id, progress and price; when done, the film's path and the contact
-sheet (one frame per shot) as an image. Free; reads this machine only.""",
+        annotations=_hints(read_only=True, open_world=False),
+        description="""Shots' states, video_ids, prices; when done, the film's path and the contact sheet image.
+Free.""",
     )
-    async def get_sequence_status(sequence_id: id_param, ctx: Context) -> Annotated[CallToolResult, SequenceResult]:
+    async def get_sequence_status(sequence_id: id_param, ctx: Context) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             sequences = _sequences(state)
@@ -434,9 +396,6 @@ sheet (one frame per shot) as an image. Free; reads this machine only.""",
 
     for tool in mcp.tools:
         tool.parameters = compact_schema(tool.parameters)
-        meta = tool.fn_metadata
-        if meta.output_schema is not None:
-            meta.output_schema = compact_schema(meta.output_schema)
     return mcp.tools
 
 

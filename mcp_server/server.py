@@ -37,11 +37,13 @@ ClientFactory = Callable[[ClientConfig, JobRecord, Settings], AsyncSoraClient]
 LEDGER_FILE = "mcp-spend.sqlite3"
 
 INSTRUCTIONS = """Sora 2 video generation. Clips cost money and take minutes.
-Workflow: generate_video (returns a video_id at once) -> get_status(video_id) every 10-30 s (follow
-next_check_seconds) until status is completed -> the MP4 is saved locally and its file_path is returned with a
-thumbnail. Use estimate_cost before expensive clips; respect refusals from the spending guard (tell the user the
-estimate and the remaining budget). remix_video and extend_video start new paid jobs from a completed clip.
-Never call generate_video again just because a clip is still rendering: poll get_status instead."""
+Workflow: generate_video (returns a video_id at once) -> get_status(video_id) every next_check_seconds until
+completed -> the background collector saves the MP4 of jobs this server started (or call download_video); get_status
+never saves anything and says file_path once saved, else target_path. get_frame shows a frame of a saved clip;
+join_videos joins clips. Use estimate_cost before expensive clips; respect refusals from the spending guard (tell
+the user the estimate and the remaining budget). remix_video, edit_video and extend_video start new paid jobs from
+a completed clip. The service has no cancel: forget_video only stops the collector. Never call generate_video again
+just because a clip is still rendering: poll get_status instead. Full prices: resource sora2://prices."""
 
 
 def _guess_provider(provider: str | None) -> Provider:
@@ -127,7 +129,7 @@ def create_server(
         log_level="WARNING",
         tools=build_tools(spec, settings),
     )
-    register_resources(mcp)
+    register_resources(mcp, spec, settings)
     register_sequence_prompt(mcp, spec, settings)
     return mcp
 

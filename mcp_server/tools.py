@@ -1,17 +1,22 @@
 """The tools an agent calls. Each is short: validate, one call into ``jobs``, wrap the result.
 
-Descriptions are written for a model choosing between tools: what it costs, how long it takes, which sizes and
-lengths exist, and what to call next. Prices, sizes and lengths come from the provider table and the spending
-limits from the settings, so the text matches what the server will actually accept.
+Descriptions are written for a model choosing between tools, and kept short because the whole list travels with
+every request: what it costs, whether it saves anything, and what to call next, each said once. Prices, sizes and
+lengths come from the provider table and the spending limits from the settings, so the text matches what the
+server will actually accept. No tool publishes an output schema (see models.py); results are structured content
+plus the same JSON as text.
 
 (No ``from __future__ import annotations`` here: parameter types are built from the provider table at
 registration time, and the SDK reads the annotations as objects.)
 """
 
+import asyncio
 import base64
+import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,14 +30,18 @@ from pydantic import BeforeValidator, Field
 from ..shared.errors import NotFoundError, Sora2Error
 from ..shared.outputs import next_free_path
 from ..shared.media import FitMode
-from ..shared.models import MAX_PROMPT_CHARS, VARIANT_SUFFIX
+from ..shared.models import VARIANT_SUFFIX
 from ..shared.pricing import estimate_cost, format_usd
 from ..shared.providers import Provider
 from ..shared.redact import redact
-from .arguments import VIDEO_ID_PATTERN, ToolSet, check_video_id
-from .guard import MAX_FILENAME_CHARS, inside_output, output_path
-from .jobs import GONE, Jobs, Outcome, describe_usd, video_uri
-from .models import CostEstimate, DeleteResult, DownloadResult, VideoListItem, VideoListResult, VideoResult
+from ..shared.video import probe
+from .arguments import ToolSet, check_video_id
+from .clips import MAX_JOIN, frame_at, join
+from .guard import inside_output, output_path
+from .jobs import Jobs, Outcome, describe_usd, video_uri
+from .listing import check_cursor, since_timestamp
+from .listing import list_videos as list_jobs
+from .models import CostEstimate, DeleteResult, DownloadResult, FrameResult, ForgetResult, JoinResult
 from .progress import ProgressBridge
 from .settings import ENV_BUDGET, ENV_MAX_PER_CALL, MAX_DEFAULT_WAIT, MAX_WAIT, Settings
 from .state import AppState, app_state
@@ -52,13 +61,16 @@ def tool_errors(state: AppState) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------- results
-def render(result: Any, thumbnail: bytes | None = None, links: list[ResourceLink] | None = None) -> CallToolResult:
+def render(result: Any, image: bytes | None = None, links: list[ResourceLink] | None = None,
+           mime_type: str = "image/webp") -> CallToolResult:
     """Structured content plus the same as JSON text, resource links, and an optional small inline image."""
-    content: list[Any] = [TextContent(type="text", text=result.model_dump_json(indent=1, exclude_none=True))]
+    data = result.model_dump(mode="json")
+    shown = {k: v for k, v in data.items() if v is not None}  # the text leaves out empty fields; lists stay whole
+    content: list[Any] = [TextContent(type="text", text=json.dumps(shown, indent=1))]
     content.extend(links or [])
-    if thumbnail:
-        content.append(ImageContent(type="image", data=base64.b64encode(thumbnail).decode(), mime_type="image/webp"))
-    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+    if image:
+        content.append(ImageContent(type="image", data=base64.b64encode(image).decode(), mime_type=mime_type))
+    return CallToolResult(content=content, structured_content=data)
 
 
 def render_outcome(outcome: Outcome) -> CallToolResult:
@@ -72,7 +84,24 @@ def render_outcome(outcome: Outcome) -> CallToolResult:
 
 
 # ---------------------------------------------------------------------------------------------- descriptions
+def price_line(provider: Provider) -> str:
+    """Every model's price per second in one line; sizes only where a model has more than one price."""
+    parts = []
+    for spec in provider.models.values():
+        by_price: dict[float, list[str]] = {}
+        for size in spec.sizes:
+            by_price.setdefault(spec.price_for(size), []).append(size)
+        groups = list(by_price.items())
+        if len(groups) == 1:
+            parts.append(f"{spec.name} ${groups[0][0]:.2f}/s")
+        else:
+            shown = ", ".join(f"${p:.2f}/s at {'/'.join(sizes)}" for p, sizes in groups[:-1])
+            parts.append(f"{spec.name} {shown}, ${groups[-1][0]:.2f}/s larger")
+    return "; ".join(parts)
+
+
 def price_table(provider: Provider) -> str:
+    """The full table (with each model's description), for the prices resource."""
     lines = []
     for spec in provider.models.values():
         by_price: dict[float, list[str]] = {}
@@ -86,11 +115,8 @@ def price_table(provider: Provider) -> str:
 def limits_text(settings: Settings, provider: Provider) -> str:
     per_call = describe_usd(settings.max_usd_per_call)
     budget = describe_usd(settings.budget_usd)
-    period = "per day" if settings.budget_period == "day" else "per server run"
-    free = " Against the local simulator nothing is really paid, but the guard counts list prices." if (
-        provider.name == "local") else ""
-    return (f"Spending guard: at most {per_call} per call and {budget} {period}; a call over it is refused before "
-            f"anything is sent.{free}")
+    period = "/day" if settings.budget_period == "day" else "/server run"
+    return f"Guard: max {per_call}/call, {budget}{period}; more is refused unsent."
 
 
 def _seconds(v: Any) -> Any:
@@ -104,9 +130,35 @@ def _lower(v: Any) -> Any:
     return v.strip().lower() if isinstance(v, str) else v
 
 
+def _hints(read_only: bool = False, destructive: bool = False, idempotent: bool = False,
+           open_world: bool = True) -> ToolAnnotations:
+    """Only the hints that differ from the spec's defaults (not read-only, destructive, not idempotent, open
+    world): a client reads a missing hint as its default, so spelling defaults out only costs bytes."""
+    hints: dict[str, bool] = {}
+    if read_only:
+        hints["read_only_hint"] = True
+    elif not destructive:
+        hints["destructive_hint"] = False
+    if idempotent and not read_only:
+        hints["idempotent_hint"] = True
+    if not open_world:
+        hints["open_world_hint"] = False
+    return ToolAnnotations(**hints)
+
+
+PAID = _hints()
+STATUSES = ("queued", "in_progress", "completed", "failed", "expired", "deleted")
+
+
 # ---------------------------------------------------------------------------------------------- tools
 def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
-    """The tools, each accepting exactly its parameters (see arguments.py); for ``MCPServer(tools=...)``."""
+    """The tools, each accepting exactly its parameters (see arguments.py); for ``MCPServer(tools=...)``.
+
+    The one place the tool list is made. Descriptions are terse on purpose: clients send the whole list to the
+    model with every request (``tests/mcp/test_tool_list_size.py`` holds the budget). Each fact is said once:
+    prices and limits in generate_video (and the ``sora2://prices`` resource), result fields in the
+    ``sora2://schemas/results`` resource.
+    """
     mcp = ToolSet()
     models = tuple(provider.models)
     sizes = provider.all_sizes
@@ -116,36 +168,25 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
     Seconds = Annotated[Literal[seconds_allowed], BeforeValidator(_seconds)]  # type: ignore[valid-type]
     default_model = provider.default_model
     example = estimate_cost(provider, default_model, "720x1280", 4)
-    prices = price_table(provider)
-    limits = limits_text(settings, provider)
-    lengths = ", ".join(str(s) for s in seconds_allowed)
-    input_dirs = ", ".join(str(d) for d in settings.input_dirs) or "none configured, so local paths are refused"
-    simulated = " (local simulator: free, prices are what CometAPI would charge)" if provider.name == "local" else ""
+    input_dirs = f", or a path in {', '.join(str(d) for d in settings.input_dirs)}" if settings.input_dirs else ""
+    simulated = " (simulator: free)" if provider.name == "local" else ""
 
-    model_param = Annotated[ModelName, Field(
-        description=f"{' | '.join(models)}. sora-2 is cheapest and fastest (720p only); sora-2-pro has larger sizes.")]
     base_sizes = provider.models[default_model].sizes if default_model in provider.models else ()
     larger: dict[str, list[str]] = {}
     for size in sizes:
         if size not in base_sizes:
-            names = ", ".join(m for m, spec in provider.models.items() if size in spec.sizes)
+            names = "/".join(m for m, spec in provider.models.items() if size in spec.sizes)
             larger.setdefault(names, []).append(size)
-    needs = "; ".join(f"{', '.join(group)} need {names}" for names, group in larger.items())
-    size_param = Annotated[SizeName, Field(
-        description=f"WIDTHxHEIGHT: 720x1280 portrait or 1280x720 landscape (every model). {needs}.")]
-    seconds_param = Annotated[Seconds, Field(description=f"Clip length in seconds: {lengths}. Price scales with it.")]
-    wait_param = Annotated[float, Field(
-        ge=0, le=MAX_WAIT,
-        description=(f"Seconds to wait for the job to finish inside this call, sending progress notifications. "
-                     f"Default 0: return at once and poll with get_status. Keep it at or below "
-                     f"{MAX_DEFAULT_WAIT:.0f} unless you know your client allows longer calls (many cut calls at "
-                     "60 s); the job keeps running either way."))]
-    video_id_param = Annotated[str, BeforeValidator(check_video_id), Field(
-        description="The video_id returned by generate_video (video_...).", pattern=VIDEO_ID_PATTERN)]
-    prompt_param = Annotated[str, Field(
-        min_length=1, max_length=MAX_PROMPT_CHARS,
-        description="What the clip shows: subject, action, setting, camera, lighting, style. "
-                    "No real people or copyrighted characters (moderation rejects them).")]
+    needs = "; ".join(f"{', '.join(group)}: {names} only" for names, group in larger.items())
+    model_param = Annotated[ModelName, Field()]
+    size_param = Annotated[SizeName, Field(description=needs)] if needs else SizeName
+    seconds_param = Annotated[Seconds, Field()]
+    wait_param = Annotated[float, Field(ge=0, le=int(MAX_WAIT))]  # explained once, in generate_video's description
+    video_id_param = Annotated[str, BeforeValidator(check_video_id)]
+    # The length limit is the shared validation's (a sentence naming the limit), not a schema keyword every request
+    # carries to the model.
+    prompt_param = Annotated[str, Field(min_length=1)]
+    filename_param = Annotated[str | None, Field(description="A name, not a path.")]
 
     async def respond_created(jobs: Jobs, ctx: Context, created: Any, wait_seconds: float,
                               state: AppState, warnings: list[str] | None = None) -> CallToolResult:
@@ -163,22 +204,12 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
         return render_outcome(outcome)
 
     @mcp.tool(
-        title="Generate a video clip (paid)",
-        annotations=ToolAnnotations(title="Generate a video clip (paid)", read_only_hint=False, destructive_hint=False,
-                                    idempotent_hint=False, open_world_hint=True),
-        description=f"""Start a Sora 2 video clip from a text prompt (and optionally a first-frame image).
-COSTS MONEY{simulated}.
-
-Returns at once with video_id, status, the cost estimate and a hint; then call get_status(video_id) every 10-30 s
-until status is "completed" (rendering takes about 1-5 minutes), which downloads the MP4 and returns its local path.
-Set wait_seconds to wait inside this call instead (progress notifications are sent meanwhile).
-
-Prices on {provider.name} (USD per second of video):
-{prices}
-Example: 4 s of {default_model} at 720x1280 = {format_usd(example)}. Lengths: {lengths} s.
-{limits}
-An identical request repeated within {settings.dedupe_seconds:.0f} s returns the existing job instead of paying again
-(change the prompt for another take). Use estimate_cost to price a clip without starting it.""",
+        annotations=PAID,
+        description=f"""Start a Sora 2 clip from a prompt (no real people or copyrighted characters). PAID{simulated}
+per second: {price_line(provider)}; 4 s {default_model} = {format_usd(example)}. {limits_text(settings, provider)}
+Returns a video_id at once; poll get_status (renders take 1-5 min). wait_seconds (also in get_status, remix,
+edit, extend): wait in the call, <= {MAX_DEFAULT_WAIT:.0f} s as clients cut calls at ~60 s. Repeated within
+{settings.dedupe_seconds:.0f} s, returns that job unpaid.""",
     )
     async def generate_video(
         prompt: prompt_param,
@@ -187,12 +218,10 @@ An identical request repeated within {settings.dedupe_seconds:.0f} s returns the
         size: size_param = "720x1280",
         seconds: seconds_param = 4,
         image: Annotated[str | None, Field(description=(
-            "Optional first frame: an https:// URL, a data:image/...;base64 URL, or a local file path inside the "
-            f"allowed input folders ({input_dirs}). JPEG, PNG or WebP; fitted to size automatically."))] = None,
-        image_fit: Annotated[FitMode, Field(description=(
-            "How the image is fitted to size: crop (fill, centre-crop), pad (letterbox), stretch."))] = "crop",
-        wait_seconds: wait_param = 0.0,
-    ) -> Annotated[CallToolResult, VideoResult]:
+            f"First frame: https or data: URL{input_dirs}."))] = None,
+        image_fit: FitMode = "crop",
+        wait_seconds: wait_param = 0,
+    ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
@@ -203,21 +232,15 @@ An identical request repeated within {settings.dedupe_seconds:.0f} s returns the
             return await respond_created(jobs, ctx, created, wait_seconds, state, warnings)
 
     @mcp.tool(
-        title="Get a video job's status",
-        annotations=ToolAnnotations(title="Get a video job's status", read_only_hint=False, destructive_hint=False,
-                                    idempotent_hint=True, open_world_hint=True),
-        description="""Status of a video job: queued / in_progress (with progress % and an ETA) / completed / failed
-(with the error code and message) / expired / deleted. Free (no new job is created).
-
-When completed, the MP4 is downloaded once into the user's output folder and the result gives its local file_path,
-a resource link and a small thumbnail image; call it again any time, the download is not repeated. Follow
-next_check_seconds between calls. Works for any job this machine created, also after a server restart.""",
+        annotations=_hints(read_only=True),
+        description="""Saves nothing: file_path once saved, else target_path (where the collector or download_video
+puts it).""",
     )
     async def get_status(
         video_id: video_id_param,
         ctx: Context,
-        wait_seconds: wait_param = 0.0,
-    ) -> Annotated[CallToolResult, VideoResult]:
+        wait_seconds: wait_param = 0,
+    ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
@@ -225,83 +248,71 @@ next_check_seconds between calls. Works for any job this machine created, also a
                 outcome = await jobs.status(video_id, wait_seconds, bridge)
             return render_outcome(outcome)
 
+    async def derived(ctx: Context, wait_seconds: float, start: Callable[[Jobs], Awaitable[Any]]) -> CallToolResult:
+        """The paid tools that make a new job from a finished one."""
+        state = app_state(ctx)
+        with tool_errors(state):
+            jobs = state.require_jobs()
+            return await respond_created(jobs, ctx, await start(jobs), wait_seconds, state)
+
     @mcp.tool(
-        title="Remix a finished clip (paid)",
-        annotations=ToolAnnotations(title="Remix a finished clip (paid)", read_only_hint=False,
-                                    destructive_hint=False, idempotent_hint=False, open_world_hint=True),
-        description=f"""Make a new clip from a completed one, changed as the prompt says (same model, size and
-length as the original; describe only the change, e.g. "make it night"). COSTS MONEY{simulated}: the same
-price as the original clip (its seconds x its model's rate per second). Returns a new video_id at once; poll it
-with get_status. Prices per second: see generate_video. {limits}""",
+        annotations=PAID,
+        description="""New clip from a completed one, changed as the prompt says (only the change). Same model,
+size, length and PRICE.""",
     )
     async def remix_video(
-        video_id: video_id_param,
-        prompt: prompt_param,
-        ctx: Context,
-        wait_seconds: wait_param = 0.0,
-    ) -> Annotated[CallToolResult, VideoResult]:
-        state = app_state(ctx)
-        with tool_errors(state):
-            jobs = state.require_jobs()
-            created = await jobs.remix(video_id, prompt)
-            return await respond_created(jobs, ctx, created, wait_seconds, state)
+        video_id: video_id_param, prompt: prompt_param, ctx: Context, wait_seconds: wait_param = 0,
+    ) -> CallToolResult:
+        return await derived(ctx, wait_seconds, lambda jobs: jobs.remix(video_id, prompt))
 
     @mcp.tool(
-        title="Extend a finished clip (paid)",
-        annotations=ToolAnnotations(title="Extend a finished clip (paid)", read_only_hint=False,
-                                    destructive_hint=False, idempotent_hint=False, open_world_hint=True),
-        description=f"""Continue a completed clip by `seconds` more ({lengths}); the prompt says what happens next.
-The new job's length is the stitched total. COSTS MONEY{simulated}: only the added seconds x the original's
-rate per second. Returns a new video_id at once; poll it with get_status. {limits}""",
+        annotations=PAID,
+        description="""remix_video via the service's edits endpoint (remix's successor at OpenAI). Same PRICE.""",
+    )
+    async def edit_video(
+        video_id: video_id_param, prompt: prompt_param, ctx: Context, wait_seconds: wait_param = 0,
+    ) -> CallToolResult:
+        return await derived(ctx, wait_seconds, lambda jobs: jobs.edit(video_id, prompt))
+
+    @mcp.tool(
+        annotations=PAID,
+        description="""Continue a completed clip by seconds (prompt: what happens next). PAID: added seconds at
+its rate; new seconds = total.""",
     )
     async def extend_video(
-        video_id: video_id_param,
-        prompt: prompt_param,
-        seconds: seconds_param,
-        ctx: Context,
-        wait_seconds: wait_param = 0.0,
-    ) -> Annotated[CallToolResult, VideoResult]:
-        state = app_state(ctx)
-        with tool_errors(state):
-            jobs = state.require_jobs()
-            created = await jobs.extend(video_id, prompt, seconds)
-            return await respond_created(jobs, ctx, created, wait_seconds, state)
+        video_id: video_id_param, prompt: prompt_param, seconds: seconds_param, ctx: Context,
+        wait_seconds: wait_param = 0,
+    ) -> CallToolResult:
+        return await derived(ctx, wait_seconds, lambda jobs: jobs.extend(video_id, prompt, seconds))
 
     @mcp.tool(
-        title="List video jobs",
-        annotations=ToolAnnotations(title="List video jobs", read_only_hint=True, open_world_hint=True),
-        description="""List recent video jobs, newest first: the service's list merged with this machine's record (which
-adds the estimated cost and the local file path, and keeps jobs the service has already deleted). Free.""",
+        annotations=_hints(read_only=True),
+        description="""Jobs newest first, with this machine's record (cost, file, jobs the service deleted).
+Next page: cursor=next_cursor.""",
     )
     async def list_videos(
         ctx: Context,
-        limit: Annotated[int, Field(ge=1, le=100, description="How many jobs to return (1-100).")] = 20,
-    ) -> VideoListResult:
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, BeforeValidator(check_cursor)] = None,
+        status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+        since: Annotated[datetime | None, Field(description="ISO 8601, UTC if no offset")] = None,
+    ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            return await _list(jobs, limit)
+            return render(await list_jobs(jobs, limit, cursor, status, since_timestamp(since)))
 
     @mcp.tool(
-        title="Download a finished clip",
-        annotations=ToolAnnotations(title="Download a finished clip", read_only_hint=False, destructive_hint=False,
-                                    idempotent_hint=True, open_world_hint=True),
-        description=f"""Save a completed job's file into the user's output folder ({settings.output_dir}) and
-return its path. variant: video (MP4), thumbnail (WebP still) or spritesheet (JPEG grid of frames; a small
-copy is attached so you can look at the whole clip). Free. Files can only be written inside the output folder:
-`filename` is an optional plain file name, not a path. An existing file is never replaced: the new one gets a
-numbered name (name-2.mp4), reported in the result. get_status already downloads the MP4; use this for the
-other variants or a copy.""",
+        annotations=_hints(idempotent=True),
+        description="""Free. Save a completed job's video, thumbnail or spritesheet (images also attached) in the
+output folder, never replacing a file.""",
     )
     async def download_video(
         video_id: video_id_param,
         ctx: Context,
-        variant: Annotated[Literal["video", "thumbnail", "spritesheet"], Field(
-            description="video (MP4), thumbnail (WebP) or spritesheet (JPEG).")] = "video",
-        filename: Annotated[str | None, Field(
-            description=f"Optional plain file name inside the output folder: visible characters, no folders, no "
-                        f"leading dot, at most {MAX_FILENAME_CHARS} characters.")] = None,
-    ) -> Annotated[CallToolResult, DownloadResult]:
+        variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+        filename: filename_param = None,
+    ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
@@ -320,15 +331,69 @@ other variants or a copy.""",
             return render(result, image, [link])
 
     @mcp.tool(
-        title="Delete a video on the service",
-        annotations=ToolAnnotations(title="Delete a video on the service", read_only_hint=False,
-                                    destructive_hint=True, idempotent_hint=True, open_world_hint=True),
-        description="""Delete a job and its content on the service. Irreversible: it can no longer be
-downloaded, remixed or extended there. Does not refund anything and never deletes the local downloaded file.
-Only use it when the user asks to delete a video. Deleting a video that is already gone answers success
-(already_deleted true).""",
+        annotations=_hints(read_only=True, open_world=False),
+        description="""The frame at t seconds of a saved clip as a small JPEG, to see what was made.""",
     )
-    async def delete_video(video_id: video_id_param, ctx: Context) -> DeleteResult:
+    async def get_frame(
+        video_id: video_id_param, ctx: Context, t: Annotated[float, Field(ge=0)] = 0,
+    ) -> CallToolResult:
+        state = app_state(ctx)
+        with tool_errors(state):
+            frame = await frame_at(state.require_jobs(), video_id, t)
+            result = FrameResult(video_id=video_id, t=t, width=frame.width, height=frame.height,
+                                 duration=frame.duration, mime_type="image/jpeg", bytes=len(frame.jpeg))
+            return render(result, frame.jpeg, mime_type="image/jpeg")
+
+    @mcp.tool(
+        annotations=_hints(),
+        description="""Free. Join completed clips in order into one MP4 with sound in the output folder (never
+replacing a file).""",
+    )
+    async def join_videos(
+        video_ids: Annotated[list[video_id_param],  # type: ignore[valid-type]
+                             Field(min_length=2, max_length=MAX_JOIN)],
+        ctx: Context,
+        filename: filename_param = None,
+    ) -> CallToolResult:
+        state = app_state(ctx)
+        with tool_errors(state):
+            path, asked = await join(state.require_jobs(), video_ids, filename)
+            info = await asyncio.to_thread(probe, path)
+            result = JoinResult(
+                video_ids=video_ids, file_path=str(path), duration=round(info.duration, 3),
+                has_audio=info.has_audio, bytes=path.stat().st_size,
+                requested_path=str(asked) if asked else None,
+                hint=(f"{asked.name} already existed and was kept; saved as {path.name}." if asked
+                      else f"Saved at {path}."),
+            )
+            return render(result)
+
+    @mcp.tool(
+        annotations=_hints(idempotent=True, open_world=False),
+        description="""The collector stops saving this job (still listed). There is no cancel: the job runs on and
+is billed.""",
+    )
+    async def forget_video(video_id: video_id_param, ctx: Context) -> CallToolResult:
+        state = app_state(ctx)
+        with tool_errors(state):
+            jobs = state.require_jobs()
+            if jobs.record.get(video_id) is None:
+                raise ToolError(f"This machine has no job {video_id}: check the id (list_videos shows the jobs).")
+            was = jobs.followed(video_id)
+            state.guard.ledger.unfollow(video_id)
+            return render(ForgetResult(
+                video_id=video_id, was_followed=was, still_billed=True,
+                hint=("No longer followed: it will not be saved automatically. " if was else
+                      "It was not being followed. ") + "The job itself keeps running on the service and is billed "
+                     "(there is no cancel); download_video can still save it.",
+            ))
+
+    @mcp.tool(
+        annotations=_hints(destructive=True, idempotent=True),
+        description="""Delete a job on the service (irreversible, no refund; the local file stays). Only when the
+user asks.""",
+    )
+    async def delete_video(video_id: video_id_param, ctx: Context) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
@@ -347,31 +412,26 @@ Only use it when the user asks to delete a video. Deleting a video that is alrea
                 done = ("Already deleted: the service no longer has it." if row.status == "deleted" else
                         f"Already gone from the service (deleted elsewhere or expired); it was {row.status} here.")
             local = inside_output(jobs.settings, row.files.get("video") if row else None)
-            return DeleteResult(
+            return render(DeleteResult(
                 video_id=video_id, deleted=deleted, already_deleted=already,
                 local_file_kept=str(local) if local else None,
                 hint=f"{done}{f' The local copy at {local} was kept.' if local else ''}",
-            )
+            ))
 
     @mcp.tool(
         name="estimate_cost",
-        title="Estimate the cost of a clip",
-        annotations=ToolAnnotations(title="Estimate the cost of a clip", read_only_hint=True,
-                                    idempotent_hint=True, open_world_hint=False),
-        description=f"""Price a clip before generating it, and say whether the spending guard would allow it now.
-Free, no network. Prices on {provider.name}{simulated} (USD per second):
-{prices}
-{limits}""",
+        annotations=_hints(read_only=True, open_world=False),
+        description="Offline: a clip's price and whether the guard allows it now.",
     )
     async def estimate_cost_tool(
         ctx: Context,
         model: model_param = default_model,
-        size: size_param = "720x1280",
+        size: SizeName = "720x1280",  # which model has which size: said once, in generate_video
         seconds: seconds_param = 4,
-    ) -> CostEstimate:
+    ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
-            return _estimate(state, model, size, seconds)
+            return render(_estimate(state, model, size, seconds))
 
     from .sequences import sequence_tools  # it builds on this module's helpers, so it is imported last
 
@@ -386,41 +446,6 @@ async def _follow(
         bridge.note(0.0, f"{video.id}: {video.status}")
         video = await jobs.wait(video, wait_seconds, bridge)
         return await jobs.outcome(video, on_progress=bridge, cost=usd, remaining=remaining, reused=reused)
-
-
-async def _list(jobs: Jobs, limit: int) -> VideoListResult:
-    cfg = jobs.client.config
-    items: dict[str, VideoListItem] = {}
-    service_error = None
-    try:
-        async for v in jobs.client.list(limit=limit, max_items=limit):
-            items[v.id] = VideoListItem(
-                video_id=v.id, status=v.status, progress=v.progress, model=v.model, size=v.size, seconds=v.seconds,
-                prompt=v.prompt, created_at=v.created_at, on_service=True, in_local_record=False,
-            )
-    except Sora2Error as exc:
-        service_error = str(exc)
-    listed = [i.created_at or 0 for i in items.values()]
-    complete = service_error is None and len(listed) < limit  # the service listed everything it has
-    oldest = min(listed, default=0)
-    for row in jobs.record.list(limit * 2):
-        if row.provider != cfg.provider or row.base_url != cfg.base_url:
-            continue
-        file = inside_output(jobs.settings, row.files.get("video"))
-        if row.id in items:
-            items[row.id] = items[row.id].model_copy(update={
-                "cost_usd": row.cost_usd, "file_path": str(file) if file else None, "in_local_record": True})
-            continue
-        status = row.status
-        if service_error is None and (complete or row.created_at >= oldest) and status not in GONE:
-            status = "deleted"  # within the listed range but not listed: the service no longer has it
-        items[row.id] = VideoListItem(
-            video_id=row.id, status=status, progress=row.progress, model=row.model, size=row.size,
-            seconds=row.seconds, prompt=row.prompt, created_at=row.created_at, cost_usd=row.cost_usd,
-            file_path=str(file) if file else None, on_service=False, in_local_record=True,
-        )
-    ordered = sorted(items.values(), key=lambda i: i.created_at or 0, reverse=True)[:limit]
-    return VideoListResult(videos=ordered, service_error=service_error)
 
 
 async def _download(jobs: Jobs, vid: str, variant: str, filename: str | None) -> tuple[Path, Path | None]:

@@ -7,15 +7,17 @@ import os
 import re
 import string
 from dataclasses import replace
+from typing import Any
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from mcp import Client
 
-from sora2_bridge.mcp_server.arguments import VIDEO_ID_PATTERN, check_video_id, suggest
+from sora2_bridge.mcp_server.arguments import check_video_id, compact_schema, suggest
 from sora2_bridge.mcp_server.guard import Ledger, PathRefused, plain_file_name
 from sora2_bridge.mcp_server.server import LEDGER_FILE
+from sora2_bridge.shared.models import VIDEO_ID_PATTERN
 
 PROMPT = "A calico cat playing a piano on stage"
 
@@ -156,3 +158,20 @@ def test_the_parameter_probably_meant(wrong, meant):
 
 def test_no_suggestion_for_a_parameter_the_tool_lacks():
     assert suggest("duration", ["video_id"]) is None
+
+
+nullable = st.sampled_from(["string", "integer", "number", "boolean", "array", "object"])
+
+
+@hsettings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=nullable, name=st.text(min_size=1, max_size=12).filter(lambda n: n != "title"), describe=st.booleans())
+def test_compact_schema_keeps_the_meaning_of_optional_values(kind: str, name: str, describe: bool) -> None:
+    """Any optional property is written as its plain type with its other keywords kept (leaving it out is how a
+    caller says none); a property may be called ``title`` (or anything) without being taken for the keyword."""
+    prop: dict[str, Any] = {"anyOf": [{"type": kind}, {"type": "null"}], "default": None, "title": name}
+    if describe:
+        prop["description"] = name
+    schema = {"type": "object", "title": "Args", "properties": {name: prop, "title": {"type": "string"}}}
+    out = compact_schema(schema)
+    assert out["properties"][name] == {"type": kind, **({"description": name} if describe else {})}
+    assert out["properties"]["title"] == {"type": "string"} and "title" not in out

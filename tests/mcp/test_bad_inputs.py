@@ -11,7 +11,7 @@ from mcp import Client
 
 ROWS = [
     ("empty prompt", "generate_video", {"prompt": ""}, "at least 1 character"),
-    ("prompt over 32000 chars", "generate_video", {"prompt": "x" * 32001}, "at most 32000 characters"),
+    ("prompt over 32000 chars", "generate_video", {"prompt": "x" * 32001}, "accepts at most 32000. Shorten it"),
     ("unknown size", "generate_video", {"prompt": "ok", "size": "1000x1000"}, "Input should be '720x1280'"),
     ("seconds 10", "generate_video", {"prompt": "ok", "seconds": 10}, "Input should be 4, 8, 12, 16 or 20"),
     ("pro size on sora-2", "generate_video", {"prompt": "ok", "model": "sora-2", "size": "1792x1024"},
@@ -45,7 +45,7 @@ ROWS = [
     ("id instead of video_id", "get_status", {"id": "video_1"}, "Did you mean 'video_id'?"),
     ("unknown argument to a free tool", "estimate_cost", {"length": 8}, "Did you mean 'seconds'?"),
     ("unknown argument with no likeness", "list_videos", {"colour": "red"},
-     "Unknown argument 'colour'. This tool accepts: limit."),
+     "Unknown argument 'colour'. This tool accepts: limit, cursor, status, since."),
     ("seconds as words", "generate_video", {"prompt": "ok", "seconds": "twelve"}, "Invalid seconds"),
     ("download file name with a folder", "download_video", {"video_id": "video_1", "filename": "../escape.mp4"},
      "plain file name without folders"),
@@ -67,6 +67,19 @@ ROWS = [
     ("remix with an empty prompt", "remix_video", {"video_id": "video_1", "prompt": ""}, "at least 1 character"),
     ("price of a size the model lacks", "estimate_cost", {"model": "sora-2", "size": "1920x1080", "seconds": 4},
      "1920x1080 needs sora-2-pro"),
+    ("edit with an empty prompt", "edit_video", {"video_id": "video_1", "prompt": ""}, "at least 1 character"),
+    ("edit of a bad id", "edit_video", {"video_id": "../x", "prompt": "night"}, "not a valid video id"),
+    ("join one clip", "join_videos", {"video_ids": ["video_1"]}, "at least 2 items"),
+    ("join 21 clips", "join_videos", {"video_ids": [f"video_{i}" for i in range(21)]}, "at most 20 items"),
+    ("join a bad id", "join_videos", {"video_ids": ["video_1", "../x"]}, "not a valid video id"),
+    ("join into a folder", "join_videos", {"video_ids": ["video_1", "video_2"], "filename": "../x.mp4"},
+     "plain file name without folders"),
+    ("frame before the start", "get_frame", {"video_id": "video_1", "t": -1}, "greater than or equal to 0"),
+    ("frame of a clip not saved here", "get_frame", {"video_id": "video_1"}, "call download_video first"),
+    ("forget a job this machine never had", "forget_video", {"video_id": "video_1"}, "no job video_1"),
+    ("list with a made-up cursor", "list_videos", {"cursor": "page2"}, "next_cursor of a previous list_videos"),
+    ("list by an unknown status", "list_videos", {"status": "done"}, "Invalid status"),
+    ("list since a non-date", "list_videos", {"since": "yesterday"}, "Invalid since"),
 ]
 
 

@@ -55,8 +55,11 @@ async def test_stdio_generate_poll_and_play(tmp_path):
             if data["status"] == "completed" or time.monotonic() > deadline:
                 break
             await asyncio.sleep(min(1.0, data["next_check_seconds"] or 1.0))
+        saved = await c.call_tool("download_video", {"video_id": video_id})  # get_status only reads
     assert data["status"] == "completed", data
-    path = Path(data["file_path"])
+    assert not saved.is_error, saved.content
+    path = Path(saved.structured_content["file_path"])
+    assert str(path) == (data["file_path"] or data["target_path"])
     assert path.parent == (tmp_path / "clips").resolve()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -117,11 +120,12 @@ async def test_simulate_keeps_jobs_across_server_processes(tmp_path):
     video_id = started.structured_content["video_id"]
     async with Client(params, read_timeout_seconds=90) as c:
         status = await c.call_tool("get_status", {"video_id": video_id, "wait_seconds": 60})
+        saved = await c.call_tool("download_video", {"video_id": video_id})
         again = await c.call_tool("generate_video", {"prompt": PROMPT, "seconds": 4})
     assert not status.is_error, status.content
     data = status.structured_content
     assert data["status"] == "completed" and data["kind"] == "create", data
-    assert Path(data["file_path"]).is_file()
+    assert Path(saved.structured_content["file_path"]).is_file()
     # The same request in a new process is the same request: the stable identity lets dedupe find the first job.
     assert again.structured_content["reused_existing"] and again.structured_content["video_id"] == video_id
     record = sqlite3.connect(tmp_path / "data" / "jobs.sqlite3")

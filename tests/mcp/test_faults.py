@@ -1,9 +1,11 @@
-"""The shared fault catalog (tests/conftest.py) against the MCP server: a readable result, the clip saved when
-the service delivered it, nothing paid twice, every job in the shared record."""
+"""The shared fault catalog (tests/conftest.py) against the MCP server: a readable result, the clip saved (by
+download_video; get_status only reads) when the service delivered it, nothing paid twice, every job in the shared
+record."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import av
 from mcp import Client
@@ -24,15 +26,20 @@ async def test_mcp_survives(fault, dialect, make_server, sim, sim_config):
         fault.apply(sim, "download")
         fault.apply(sim, "expired")
         status = await c.call_tool("get_status", {"video_id": vid})
-    text = status.content[0].text if status.is_error else json.dumps(status.structured_content)
+        target = (status.structured_content or {}).get("target_path")
+        assert target is None or not Path(target).exists()  # reading the status saved nothing
+        saved = await c.call_tool("download_video", {"video_id": vid})
+    text = " ".join(r.content[0].text if r.is_error else json.dumps(r.structured_content) for r in (status, saved))
     assert "Traceback" not in text
     assert sim.state.stats()["jobs_created"] == 1  # nothing paid twice
     assert JobRecord(data_dir() / "jobs.sqlite3").get(vid) is not None  # nothing paid for is lost
     if fault.words(dialect) is None:
         assert not status.is_error, text
         data = status.structured_content
-        assert data["status"] == "completed"
-        with av.open(data["file_path"]) as container:
+        assert data["status"] == "completed" and data["file_path"] is None
+        assert not saved.is_error, saved.content[0].text
+        assert saved.structured_content["file_path"] == data["target_path"]
+        with av.open(saved.structured_content["file_path"]) as container:
             assert container.streams.video[0].frames == 120
     else:
         assert all(w in text for w in fault.words(dialect)), text

@@ -29,8 +29,10 @@ async def test_a_restarted_server_answers_and_downloads_a_job_it_created(make_se
     sim.state.advance_clock(60)
     async with Client(make_server()) as c:
         status = ok(await c.call_tool("get_status", {"video_id": created["video_id"]}))
+        saved = ok(await c.call_tool("download_video", {"video_id": created["video_id"]}))
         listed = ok(await c.call_tool("list_videos", {}))
-    assert status["status"] == "completed" and Path(status["file_path"]).is_file()
+    assert status["status"] == "completed" and saved["file_path"] == status["target_path"]
+    assert Path(saved["file_path"]).is_file()
     assert status["cost_usd"] == 0.4 and status["kind"] == "create"  # known from the shared record
     assert listed["videos"][0]["video_id"] == created["video_id"] and listed["videos"][0]["cost_usd"] == 0.4
 

@@ -20,8 +20,9 @@ from sora2_bridge.shared.config import data_dir
 
 PROMPT = "A calico cat playing a piano on stage"
 TOOLS = {
-    "generate_video", "get_status", "remix_video", "extend_video", "list_videos", "download_video", "delete_video",
-    "estimate_cost", "generate_sequence", "get_sequence_status",
+    "generate_video", "get_status", "remix_video", "edit_video", "extend_video", "list_videos", "download_video",
+    "get_frame", "join_videos", "forget_video", "delete_video", "estimate_cost", "generate_sequence",
+    "get_sequence_status",
 }
 
 
@@ -44,21 +45,23 @@ async def test_tools_are_listed_with_schemas_annotations_and_prices(server):
         tools = {t.name: t for t in (await c.list_tools()).tools}
     assert set(tools) == TOOLS
     for tool in tools.values():
-        assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
-        assert tool.annotations is not None and tool.annotations.title
+        assert tool.annotations is not None, tool.name
     gen = tools["generate_video"]
-    assert gen.annotations.read_only_hint is False and gen.annotations.idempotent_hint is False
-    assert gen.annotations.destructive_hint is False and gen.annotations.open_world_hint is True
-    assert "$0.10/s" in gen.description and "$0.50/s" in gen.description and "4, 8, 12" in gen.description
-    assert "$5.00 per call" in gen.description and "$50.00 per day" in gen.description
+    # Hints left out mean the spec's defaults: not read-only, not idempotent, open world; destructive is explicit.
+    assert not gen.annotations.read_only_hint and not gen.annotations.idempotent_hint
+    assert gen.annotations.destructive_hint is False and gen.annotations.open_world_hint is not False
+    assert "$0.10/s" in gen.description and "$0.50/s" in gen.description and "1-5 min" in gen.description
+    assert "$5.00/call" in gen.description and "$50.00/day" in gen.description
     props = gen.input_schema["properties"]
     assert props["seconds"]["enum"] == [4, 8, 12, 16, 20] and "1920x1080" in props["size"]["enum"]
     assert props["wait_seconds"]["default"] == 0 and props["wait_seconds"]["maximum"] == 600
     assert gen.input_schema["required"] == ["prompt"]
-    assert tools["delete_video"].annotations.destructive_hint is True
-    assert tools["list_videos"].annotations.read_only_hint is True
+    assert tools["delete_video"].annotations.destructive_hint is not False
+    for name in ("get_status", "list_videos", "get_frame", "estimate_cost"):
+        assert tools[name].annotations.read_only_hint is True, name
+    for name in ("remix_video", "edit_video", "extend_video", "download_video", "join_videos", "forget_video"):
+        assert tools[name].annotations.read_only_hint is not True and tools[name].annotations.destructive_hint is False
     assert tools["estimate_cost"].annotations.open_world_hint is False
-    assert set(gen.output_schema["properties"]) >= {"video_id", "status", "cost_usd", "hint", "file_path"}
 
 
 async def test_generate_returns_at_once_with_cost_and_hint(server, sim, sim_config):
@@ -102,7 +105,7 @@ async def test_generate_with_wait_downloads_and_reports_progress(server, setting
     assert not any(getattr(b, "mime_type", "") == "video/mp4" for b in result.content)  # never the MP4 inline
 
 
-async def test_get_status_in_progress_then_completed_downloads_once(server, sim, sim_config):
+async def test_get_status_reads_only_and_download_video_saves_once(server, sim, sim_config, settings: Settings):
     import asyncio
 
     sim_config.instant = False
@@ -119,9 +122,15 @@ async def test_get_status_in_progress_then_completed_downloads_once(server, sim,
         assert "Rendering" in second["hint"] and second["file_path"] is None
         sim.state.advance_clock(10.0)
         done = ok(await c.call_tool("get_status", {"video_id": vid}))
+        assert not settings.output_dir.exists() or not any(settings.output_dir.iterdir())  # nothing saved
+        assert "content" not in sim.state.stats()["requests"]  # nor downloaded
+        saved = ok(await c.call_tool("download_video", {"video_id": vid}))
         again = ok(await c.call_tool("get_status", {"video_id": vid}))
-    assert done["status"] == "completed" and done["file_path"] == again["file_path"]
-    assert Path(done["file_path"]).is_file() and done["eta_seconds"] is None
+        twice = ok(await c.call_tool("download_video", {"video_id": vid}))
+    assert done["status"] == "completed" and done["file_path"] is None and done["eta_seconds"] is None
+    assert "download_video" in done["hint"] and done["target_path"] in done["hint"]
+    assert saved["file_path"] == done["target_path"] == again["file_path"] == twice["file_path"]
+    assert Path(saved["file_path"]).is_file() and again["target_path"] is None
     assert sim.state.stats()["requests"]["content"] == 2  # the MP4 and the thumbnail, once each
 
 
@@ -137,7 +146,8 @@ async def test_get_status_waits_with_progress(server, sim_config):
         vid = ok(await c.call_tool("generate_video", {"prompt": PROMPT}))["video_id"]
         data = ok(await c.call_tool("get_status", {"video_id": vid, "wait_seconds": 20},
                                     progress_callback=on_progress))
-    assert data["status"] == "completed" and data["file_path"]
+    assert data["status"] == "completed" and data["file_path"] is None and data["target_path"]
+    assert not Path(data["target_path"]).exists()  # waiting inside get_status is still only reading
     assert seen and seen == sorted(seen)
 
 
@@ -388,5 +398,7 @@ async def test_concurrent_retries_and_polls_create_once_and_download_once(server
         (vid,) = ids
         sim.state.advance_clock(60)
         statuses = await asyncio.gather(*[c.call_tool("get_status", {"video_id": vid}) for _ in range(5)])
-    assert len({ok(r)["file_path"] for r in statuses}) == 1
+        saves = await asyncio.gather(*[c.call_tool("download_video", {"video_id": vid}) for _ in range(5)])
+    assert {ok(r)["status"] for r in statuses} == {"completed"}
+    assert len({ok(r)["file_path"] for r in saves}) == 1
     assert sim.state.stats()["requests"]["content"] == 2  # one MP4, one thumbnail
