@@ -19,6 +19,7 @@ from ..shared.redact import redact
 from ..shared.providers import Provider
 from .guard import inside_output
 from .models import RESULT_MODELS
+from .sequences import SequenceResult
 from .settings import Settings
 from .state import app_state
 from .tools import limits_text, price_table
@@ -45,7 +46,8 @@ def register_resources(mcp: MCPServer, provider: Provider, settings: Settings) -
         mime_type="application/json",
     )
     def result_schemas() -> str:
-        return json.dumps({m.__name__: m.model_json_schema() for m in RESULT_MODELS}, indent=1)
+        models = (*RESULT_MODELS, SequenceResult)
+        return json.dumps({m.__name__: m.model_json_schema() for m in models}, indent=1)
 
     @mcp.resource(
         "sora2://videos/{video_id}",

@@ -40,3 +40,4 @@ async def test_the_full_price_table_and_result_schemas_are_resources(server):
         schemas = (await c.read_resource("sora2://schemas/results")).contents[0].text  # type: ignore[union-attr]
     assert "sora-2-pro" in prices and "$0.50/s" in prices and "$5.00/call" in prices
     assert '"next_check_seconds"' in schemas and "VideoResult" in schemas and "JoinResult" in schemas
+    assert "SequenceResult" in schemas and "ShotState" in schemas
