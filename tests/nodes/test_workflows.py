@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import sora2_bridge
-from sora2_bridge.nodes import clips, generate, jobs
+from sora2_bridge.nodes import clips, generate, jobs, storyboard
 
 WORKFLOWS = sorted((Path(sora2_bridge.__file__).parent / "workflows").glob("*.json"))
-OURS = {n.GET_SCHEMA().node_id: n for n in [*generate.NODES, *jobs.NODES, *clips.NODES]}
+OURS = {n.GET_SCHEMA().node_id: n for n in [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES]}
 SOCKET_ONLY = {"IMAGE", "VIDEO", "AUDIO", "MASK", "LATENT", "*"}
 
 # name -> (inputs in order: (name, type, options or None), outputs: [type], extra widget values after the widgets)
