@@ -1,8 +1,8 @@
 """Sora 2 Storyboard: a whole film from one storyboard (YAML text), through the shared storyboard core.
 
-The node is a thin front end of ``sora2_bridge.shared.storyboard``, like ``sora2 storyboard`` and the MCP server's
-``generate_sequence``: it plans with the client's provider and base URL, so the same storyboard gives the same
-record keys (and reuses the same paid shots) whichever front end ran it first. It adds what a graph needs:
+The node is a thin front end of ``sora2_bridge.shared.storyboard``, like ``sora2 storyboard``: it plans with the
+client's provider and base URL, so the same storyboard gives the same record keys (and reuses the same paid shots)
+whichever front end ran it first. It adds what a graph needs:
 
 * **Inputs.** The storyboard as multi-line YAML/JSON (or a STRING wired from upstream); an optional IMAGE that
   becomes the first shot's first frame (fitted to the storyboard's size like Sora 2 Video's image); a budget
@@ -13,7 +13,7 @@ record keys (and reuses the same paid shots) whichever front end ran it first. I
   shot and the shots made from it.
 * **Progress.** One bar over the whole film (each shot an equal share, the join the last 5 %), and a status line
   with every shot's state; one log line per shot state change.
-* **Cancel.** ComfyUI's Cancel flag is the run's ``should_cancel``: waiting stops within a quarter second, a create
+* **Cancel.** ComfyUI's Cancel flag is the run's ``should_cancel``: waiting stops within a fraction of a second, a create
   request already sent is finished and recorded, and the node raises ComfyUI's quiet interruption naming the
   video ids left running; queueing the same graph again collects them and pays only for what is missing.
 * **Files.** Shot clips are paid for, so they live in the user data folder (``storyboards/<id>-shots/``); the
@@ -75,8 +75,8 @@ class Sora2Storyboard(io.ComfyNode):
             category=CATEGORY,
             description="A whole film from a storyboard: shots chained by last frame, remix or extension, made at "
                         "once where they can, joined into one MP4 with sound, with a contact sheet. Priced and "
-                        "checked before anything is sent; a rerun pays only for missing shots (also after the CLI "
-                        "or the MCP server made some).",
+                        "checked before anything is sent; a rerun pays only for missing shots, and shots "
+                        "`sora2 storyboard` made are reused.",
             inputs=[
                 io.String.Input("storyboard", multiline=True, default=EXAMPLE,
                                 tooltip="The storyboard as YAML or JSON (see docs/storyboard.md), or a STRING "
@@ -137,12 +137,8 @@ class Sora2Storyboard(io.ComfyNode):
     async def execute(cls, storyboard: str, max_usd: float, fit: str = "crop", image: Any = None,
                       provider: str = "auto", base_url: str = "") -> io.NodeOutput:
         node_id = cls.hidden.unique_id
-        try:
-            sb = load_storyboard(storyboard if isinstance(storyboard, str) else "")
-        except InvalidInputError as exc:
-            reporter = Reporter(node_id)
-            reporter.failed(str(exc))
-            raise NodeError(str(exc)) from None
+        with Reporter(node_id).showing_failures():  # the provider may come from the storyboard: read it first
+            sb = _load(storyboard)
         async with NodeRun.open(node_id, _provider_choice(provider, sb), base_url) as run:
             client = run.client
             images = {}
@@ -230,6 +226,13 @@ def _cancelled(result: StoryboardResult, reporter: Reporter) -> Exception:
 def shot_ids(result: StoryboardResult) -> str:
     """The shots' video ids as one JSON object, in storyboard order (a shot inside its extension included)."""
     return json.dumps({s.id: s.video_id for s in result.shots})
+
+
+def _load(text: Any) -> Storyboard:
+    try:
+        return load_storyboard(text if isinstance(text, str) else "")
+    except InvalidInputError as exc:
+        raise NodeError(str(exc)) from None
 
 
 def _provider_choice(widget: Any, sb: Storyboard) -> str | None:

@@ -183,3 +183,12 @@ async def test_the_cli_and_the_node_share_record_keys_so_the_second_pays_nothing
     keys = {s.id: s.key for s in plan.shots}
     assert json.loads(out.args[1]) == {shot: made[key] for shot, key in keys.items()}
     assert Path(out.args[0].get_stream_source()).is_file()
+
+
+async def test_with_provider_auto_the_storyboards_default_provider_is_used(comfy, local, monkeypatch):
+    monkeypatch.setenv("SORA2_PROVIDER", "cometapi")  # no key for it: using it would fail
+    one = BOARD.split("  - id: launch")[0].replace("defaults: {", "defaults: {provider: local, ")
+    out = await comfy.run(Sora2Storyboard, storyboard=one, max_usd=1.0)
+    assert list(json.loads(out.args[1])) == ["fold"] and creates(local) == 1
+    with pytest.raises(NodeError, match="SORA2_API_KEY"):  # the widget wins over the storyboard
+        await comfy.run(Sora2Storyboard, storyboard=one, max_usd=1.0, provider="cometapi")
