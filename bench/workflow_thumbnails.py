@@ -3,7 +3,7 @@
 Each thumbnail shows what the workflow makes: the workflow's own prompts are run through the client against the
 local simulator (free, deterministic), and frames of the resulting clips are tiled: one clip fills the picture;
 a chain (three shots, remix and extend, image then clip) shows its steps side by side; the frames workflow shows
-the frames it samples. Written as small JPEGs (well under 60 KB).
+the frames it samples; the storyboard workflow shows its shots and the contact sheet it makes. Written as small JPEGs (well under 60 KB).
 
     python bench/workflow_thumbnails.py            # rewrites workflows/*.jpg
 """
@@ -68,6 +68,27 @@ class Renderer:
         return self._collect(self.client.extend(source.stem, prompt, seconds))
 
 
+    def storyboard(self, text: str) -> list[np.ndarray]:
+        """The middle frame of every shot of the film the storyboard makes, and its contact sheet."""
+        import asyncio
+
+        from sora2_bridge.shared import AsyncSoraClient
+        from sora2_bridge.shared.storyboard import load_storyboard, plan_storyboard, run_storyboard
+
+        folder = Path(os.environ["SORA2_DATA_DIR"]) / "storyboard"
+
+        async def run() -> Any:
+            async with AsyncSoraClient(self.client.config) as client:
+                plan = plan_storyboard(load_storyboard(text), client.provider, base_url=client.config.base_url,
+                                       film=folder / "film.mp4")
+                return plan, await run_storyboard(client, plan, out_dir=folder)
+
+        plan, result = asyncio.run(run())
+        films = {s.id for s in plan.film_shots}
+        frames = [frame_at(s.file, 0.5) for s in result.shots if s.id in films]
+        return frames + [np.asarray(Image.open(result.contact_sheet).convert("RGB"))]
+
+
 def frame_at(clip: Path, fraction: float) -> np.ndarray:
     from sora2_bridge.shared.video import decode_frames, last_frame, probe
 
@@ -104,6 +125,8 @@ def frames_for(name: str, workflow: dict[str, Any], render: Renderer) -> list[np
         picture = reference_picture(videos[0]["size"])
         clip = render.create(**videos[0], image=picture)
         return [np.asarray(Image.open(io.BytesIO(picture)).convert("RGB")), frame_at(clip, 1.0)]
+    if name == "sora2_storyboard":
+        return render.storyboard(_widgets(workflow, "Sora2BridgeStoryboard")[0][0])
     if name == "sora2_load_job":
         return [frame_at(render.create(RECOVERED_PROMPT), 0.5)]
     shots = [render.create(**v) for v in videos]

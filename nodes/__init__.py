@@ -5,8 +5,8 @@ that imports ComfyUI (``comfy_api.latest``) and torch. There is deliberately no 
 that has one gets its ``comfy_entrypoint`` ignored by ComfyUI's loader.
 
 Modules: ``generate`` (Sora 2 Video / Remix / Extend), ``jobs`` (Load Job), ``clips`` (Frames, Join Clips),
-``runtime`` (progress, Cancel, errors, restart cache), ``validation`` (queue-time checks, one message per
-problem), ``tensors`` (IMAGE/AUDIO conversions).
+``storyboard`` (Storyboard: a whole film from one storyboard), ``runtime`` (progress, Cancel, errors, restart
+cache), ``validation`` (queue-time checks, one message per problem), ``tensors`` (IMAGE/AUDIO conversions).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ HTTP_LOGGERS = ("httpx", "httpcore")
 
 class Sora2Extension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        from . import clips, generate, jobs
+        from . import clips, generate, jobs, storyboard
 
-        return [*generate.NODES, *jobs.NODES, *clips.NODES]
+        return [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES]
 
 
 def quiet_http_logs() -> None:

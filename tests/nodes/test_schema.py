@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import sora2_bridge
-from sora2_bridge.nodes import Sora2Extension, clips, generate, jobs
+from sora2_bridge.nodes import Sora2Extension, clips, generate, jobs, storyboard
 
 ROOT = Path(sora2_bridge.__file__).parent
 EXPECTED = {
@@ -20,6 +20,7 @@ EXPECTED = {
     "Sora2BridgeLoadJob": ("Sora 2 Load Job", ["VIDEO", "STRING", "IMAGE", "FLOAT"]),
     "Sora2BridgeFrames": ("Sora 2 Frames", ["IMAGE", "AUDIO", "FLOAT"]),
     "Sora2BridgeJoinClips": ("Sora 2 Join Clips", ["VIDEO"]),
+    "Sora2BridgeStoryboard": ("Sora 2 Storyboard", ["VIDEO", "STRING", "IMAGE", "FLOAT"]),
 }
 
 
@@ -81,7 +82,7 @@ def test_package_imports_without_comfyui_or_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
 
 
-@pytest.mark.parametrize("node", [*generate.NODES, *jobs.NODES, *clips.NODES])
+@pytest.mark.parametrize("node", [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES])
 def test_no_widget_can_hold_a_key(node, monkeypatch):
     secret = "sk-fake-SECRET-do-not-leak-0123456789"
     monkeypatch.setenv("SORA2_API_KEY", secret)

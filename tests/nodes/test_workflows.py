@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import sora2_bridge
-from sora2_bridge.nodes import clips, generate, jobs
+from sora2_bridge.nodes import clips, generate, jobs, storyboard
 
 WORKFLOWS = sorted((Path(sora2_bridge.__file__).parent / "workflows").glob("*.json"))
-OURS = {n.GET_SCHEMA().node_id: n for n in [*generate.NODES, *jobs.NODES, *clips.NODES]}
+OURS = {n.GET_SCHEMA().node_id: n for n in [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES]}
 SOCKET_ONLY = {"IMAGE", "VIDEO", "AUDIO", "MASK", "LATENT", "*"}
 
 # name -> (inputs in order: (name, type, options or None), outputs: [type], extra widget values after the widgets)
@@ -69,7 +69,7 @@ def compatible(out_type: str, in_type: str) -> bool:
 def test_there_are_workflows_for_every_use_case():
     names = {p.stem for p in WORKFLOWS}
     assert {"sora2_text_to_video", "sora2_image_to_video", "sora2_three_shots", "sora2_remix_extend",
-            "sora2_frames_and_audio", "sora2_load_job"} <= names
+            "sora2_frames_and_audio", "sora2_load_job", "sora2_storyboard"} <= names
     used = {n["type"] for p in WORKFLOWS for n in json.loads(p.read_text())["nodes"]}
     assert set(OURS) <= used  # every node appears in at least one example
 
@@ -191,3 +191,8 @@ async def test_workflow_runs_against_the_simulator(path, comfy, local, tmp_path)
         joined = next(r[0] for n, r in results.items()
                       if next(x for x in doc["nodes"] if x["id"] == n)["type"] == "Sora2BridgeJoinClips")
         assert probe(joined.get_stream_source()).duration == pytest.approx(12.0, abs=0.2)
+    if path.stem == "sora2_storyboard":  # three 4 s shots, one film; the contact sheet reached Preview Image
+        film, ids, sheet, _ = next(r for n, r in results.items()
+                                   if next(x for x in doc["nodes"] if x["id"] == n)["type"] == "Sora2BridgeStoryboard")
+        assert probe(film.get_stream_source()).duration == pytest.approx(12.0, abs=0.2)
+        assert list(json.loads(ids)) == ["fold", "launch", "night"] and sheet.shape[0] == 1
