@@ -596,6 +596,7 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
         say(out, f"{done} of {len(states)} shots done; the rest costs about {usd(left)}.")
         return 0
 
+    args.provider = provider if not args.simulate else args.provider  # the storyboard's own provider, unless chosen
     async with open_client(args) as client:
         plan = plan_for(client.config.provider, client.config.base_url)
         plan.check_budget(args.max_usd)

@@ -97,3 +97,13 @@ def test_simulate_runs_are_found_by_status_and_reused_by_the_next_process(capsys
     again = json.loads(stdout)
     assert all(s["reused"] for s in again["shots"])
     assert [s["video_id"] for s in again["shots"]] == [s["video_id"] for s in first["shots"]]
+
+
+def test_the_storyboards_own_provider_is_used_unless_one_is_chosen(capsys, tmp_path: Path, sim, monkeypatch) -> None:
+    """`defaults.provider` in the file decides where the shots go when the command line names none."""
+    monkeypatch.setenv("SORA2_BASE_URL", sim.base_url)  # where the local provider listens in this test
+    board = tmp_path / "local.yaml"
+    board.write_text(BOARD.replace("defaults: {", "defaults: {provider: local, "))
+    rc, stdout, stderr = run(capsys, "--json", "storyboard", str(board))
+    assert rc == 0, stderr
+    assert sim.state.jobs_created == 2 and all(s["video_id"] for s in json.loads(stdout)["shots"])
