@@ -35,7 +35,7 @@ from ..shared.models import (
     validate_video_id,
 )
 from ..shared.polling import PollPolicy, PollState
-from ..shared.pricing import estimate_cost, format_usd
+from ..shared.pricing import estimate_cost, format_usd, price_note
 from ..shared.progress import ProgressCallback
 from ..shared.providers import Provider
 from ..shared.record import JobRecord, JobRow
@@ -112,17 +112,19 @@ class Jobs:
     ) -> tuple[CreateVideoRequest, list[str]]:
         """Validate locally; an image is read through the guards and fitted to the size (nothing is sent).
 
-        Also returns the warnings about the image (enlarged far, animated...) the user must see.
+        Also returns what the user must hear before paying: a guessed price, and the warnings about the image
+        (enlarged far, animated...).
         """
         req = self.client.build_request(prompt, model=model, size=size, seconds=seconds)
+        notes = [note] if (note := price_note(self.provider, req.model, req.size)) else []
         if not image:
-            return req, []
+            return req, notes
         source = await load_image(image, self.settings, resolver=self.url_resolver, transport=self.url_transport)
         fitted = fit_reference(source, req.size, image_fit)
         req = self.client.build_request(
             prompt, model=req.model, size=req.size, seconds=req.seconds, input_reference=fitted.image
         )
-        return req, fitted.warnings
+        return req, notes + fitted.warnings
 
     def estimate(self, model: str, size: str, seconds: str | int) -> float:
         return estimate_cost(self.provider, model, size, seconds)

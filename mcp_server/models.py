@@ -122,6 +122,7 @@ class CostEstimate(BaseModel):
     budget_remaining_usd: float | None = Field(description="What is left in the period; null = unlimited.")
     allowed: bool = Field(description="Whether generate_video with these settings would pass the spending guard now.")
     reason: str | None = Field(None, description="Why it would be refused.")
+    price_note: str | None = Field(None, description="Why the price is a guess (a model or size the table lacks).")
 
 
 class FrameResult(BaseModel):

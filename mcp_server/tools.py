@@ -31,7 +31,7 @@ from ..shared.errors import NotFoundError, Sora2Error
 from ..shared.outputs import next_free_path
 from ..shared.media import FitMode
 from ..shared.models import VARIANT_SUFFIX
-from ..shared.pricing import estimate_cost, format_usd
+from ..shared.pricing import estimate_cost, format_usd, price_note
 from ..shared.providers import Provider
 from ..shared.redact import redact
 from ..shared.video import probe
@@ -505,5 +505,5 @@ def _estimate(state: AppState, model: str, size: str, seconds: int) -> CostEstim
         budget_usd=None if settings.budget_usd == inf else settings.budget_usd,
         budget_period=settings.budget_period,
         budget_remaining_usd=None if remaining == inf else round(remaining, 4),
-        allowed=reason is None, reason=reason,
+        allowed=reason is None, reason=reason, price_note=price_note(provider, req.model, req.size),
     )

@@ -402,3 +402,15 @@ async def test_concurrent_retries_and_polls_create_once_and_download_once(server
     assert {ok(r)["status"] for r in statuses} == {"completed"}
     assert len({ok(r)["file_path"] for r in saves}) == 1
     assert sim.state.stats()["requests"]["content"] == 2  # one MP4, one thumbnail
+
+
+async def test_a_guessed_price_is_said_in_the_estimate_and_before_paying(make_server, sim):
+    """openai lists no price for sora-2-pro at 1080p: the estimate and generate_video say the price is a guess."""
+    server = make_server(config=resolve_config("openai", sim.base_url, "sk-test-openai-key"))
+    async with Client(server) as c:
+        estimate = (await c.call_tool("estimate_cost", {"model": "sora-2-pro", "size": "1920x1080"}))
+        listed = (await c.call_tool("estimate_cost", {"model": "sora-2-pro", "size": "1280x720"}))
+        made = await c.call_tool("generate_video", {"prompt": PROMPT, "model": "sora-2-pro", "size": "1920x1080"})
+    assert "no listed price for sora-2-pro at 1920x1080" in estimate.structured_content["price_note"]
+    assert listed.structured_content.get("price_note") is None
+    assert any("no listed price" in w for w in made.structured_content["warnings"])
