@@ -31,13 +31,13 @@ from sora2_bridge.shared.polling import PollPolicy
 from sora2_bridge.shared.providers import COMETAPI, OPENAI
 from sora2_bridge.shared.simulator import SimulatorConfig, create_app
 
-BASE = "https://api.cometapi.com/v1"
+BASE_URL = "https://api.cometapi.com/v1"  # the documented base URL; every exchange here is served by a mock
 words = st.text(st.characters(codec="utf-8", exclude_characters="()"), max_size=40)
 
 
 def answer(status: int, body, headers=None, method="POST", path="videos") -> httpx.Response:
     return httpx.Response(status, json=body, headers=headers or {},
-                          request=httpx.Request(method, f"{BASE}/{path}"))
+                          request=httpx.Request(method, f"{BASE_URL}/{path}"))
 
 
 def comet(code, message, rid="2026031206195123"):

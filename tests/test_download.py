@@ -18,7 +18,7 @@ MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 200
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 200
 GOOD = {"video": (MP4, "video/mp4"), "thumbnail": (WEBP, "image/webp"), "spritesheet": (JPEG, "image/jpeg")}
-KEY = "sk-proj-Download0123456789abcdef"
+KEY = "sk-proj-FakeDownload0123456789abcdef"
 # (name, body, content type) of answers that are not media, whatever the variant asked for.
 WRONG = [
     ("plain text", b"hello", "text/plain"),

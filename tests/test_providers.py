@@ -26,7 +26,7 @@ from sora2_bridge.shared.providers import (
     SIZES_TALL_WIDE,
 )
 
-KEY = "sk-test-provider-tables-0123"
+KEY = "sk-fake-provider-tables-0123"
 EXTENDABLE = [name for name, p in PROVIDERS.items() if p.needs_key]  # every provider but the simulator
 
 

@@ -34,7 +34,7 @@ from sora2_bridge.shared.redact import (
     register_secret,
 )
 
-KEY = "sk-proj-Echo0123456789abcdefGHIJ"
+KEY = "sk-proj-FakeEcho0123456789abcdefGHIJ"
 
 
 @pytest.fixture(autouse=True)

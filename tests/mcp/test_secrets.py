@@ -11,7 +11,7 @@ from mcp import Client
 from sora2_bridge.shared import AsyncSoraClient, JobRecord, RetryPolicy, resolve_config
 from sora2_bridge.shared.redact import forget_secrets
 
-KEY = "sk-proj-Echo0123456789abcdefGHIJ"
+KEY = "sk-proj-FakeEcho0123456789abcdefGHIJ"
 
 
 @pytest.fixture(autouse=True)
