@@ -192,26 +192,23 @@ class Jobs:
         return (video.model or self.provider.default_model, video.size or "", video.seconds or "")
 
     async def remix(self, video_id: str, prompt: str) -> Created:
-        video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
-        model, size, seconds = await self._source(video_id)
-        usd = self.estimate(model, size, seconds) if seconds else self.provider.fallback_price_per_second * 20
-        key = "remix:" + hashlib.sha256(f"{video_id}\0{prompt}".encode()).hexdigest()
-        return await self._paid(
-            key, lambda: self._find_derived("remix", video_id, prompt), usd,
-            f"a remix of {video_id} ({seconds} s {model} at {size})", "remix",
-            lambda: self.client.remix(video_id, prompt),
-        )
+        return await self._like_source("remix", "a remix", video_id, prompt, self.client.remix)
 
     async def edit(self, video_id: str, prompt: str) -> Created:
-        """Like a remix (same model, size and length, so the same price), through the service's edits endpoint."""
+        """Like a remix, through the service's edits endpoint."""
+        return await self._like_source("edit", "an edit", video_id, prompt, self.client.edit)
+
+    async def _like_source(
+        self, kind: str, what: str, video_id: str, prompt: str, start: Callable[[str, str], Awaitable[Video]]
+    ) -> Created:
+        """A new job with its source's model, size and length, so at its source's price (remix, edit)."""
         video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
         model, size, seconds = await self._source(video_id)
         usd = self.estimate(model, size, seconds) if seconds else self.provider.fallback_price_per_second * 20
-        key = "edit:" + hashlib.sha256(f"{video_id}\0{prompt}".encode()).hexdigest()
+        key = f"{kind}:" + hashlib.sha256(f"{video_id}\0{prompt}".encode()).hexdigest()
         return await self._paid(
-            key, lambda: self._find_derived("edit", video_id, prompt), usd,
-            f"an edit of {video_id} ({seconds} s {model} at {size})", "edit",
-            lambda: self.client.edit(video_id, prompt),
+            key, lambda: self._find_derived(kind, video_id, prompt), usd,
+            f"{what} of {video_id} ({seconds} s {model} at {size})", kind, lambda: start(video_id, prompt),
         )
 
     async def extend(self, video_id: str, prompt: str, seconds: int) -> Created:

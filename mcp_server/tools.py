@@ -32,7 +32,7 @@ from ..shared.outputs import next_free_path
 from ..shared.media import FitMode
 from ..shared.models import VARIANT_SUFFIX
 from ..shared.pricing import estimate_cost, format_usd, price_note
-from ..shared.providers import Provider
+from ..shared.providers import ModelSpec, Provider
 from ..shared.redact import redact
 from ..shared.video import probe
 from .arguments import ToolSet, check_video_id
@@ -84,14 +84,19 @@ def render_outcome(outcome: Outcome) -> CallToolResult:
 
 
 # ---------------------------------------------------------------------------------------------- descriptions
+def _sizes_by_price(spec: ModelSpec) -> dict[float, list[str]]:
+    """A model's sizes grouped by their price per second, in the order the table lists the sizes."""
+    by_price: dict[float, list[str]] = {}
+    for size in spec.sizes:
+        by_price.setdefault(spec.price_for(size), []).append(size)
+    return by_price
+
+
 def price_line(provider: Provider) -> str:
     """Every model's price per second in one line; sizes only where a model has more than one price."""
     parts = []
     for spec in provider.models.values():
-        by_price: dict[float, list[str]] = {}
-        for size in spec.sizes:
-            by_price.setdefault(spec.price_for(size), []).append(size)
-        groups = list(by_price.items())
+        groups = list(_sizes_by_price(spec).items())
         if len(groups) == 1:
             parts.append(f"{spec.name} ${groups[0][0]:.2f}/s")
         else:
@@ -104,10 +109,7 @@ def price_table(provider: Provider) -> str:
     """The full table (with each model's description), for the prices resource."""
     lines = []
     for spec in provider.models.values():
-        by_price: dict[float, list[str]] = {}
-        for size in spec.sizes:
-            by_price.setdefault(spec.price_for(size), []).append(size)
-        prices = "; ".join(f"${p:.2f}/s at {', '.join(sizes)}" for p, sizes in by_price.items())
+        prices = "; ".join(f"${p:.2f}/s at {', '.join(sizes)}" for p, sizes in _sizes_by_price(spec).items())
         lines.append(f"- {spec.name} ({spec.description}): {prices}")
     return "\n".join(lines)
 
