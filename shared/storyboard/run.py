@@ -21,8 +21,8 @@ from PIL import Image
 from ..client import AsyncSoraClient
 from ..errors import CancelledError, ExpiredError, InvalidInputError, JobFailedError, NotFoundError, Sora2Error
 from ..locks import KeyedLocks
-from ..media import encode_png, fit_reference
-from ..models import Video
+from ..media import fit_pil_image
+from ..models import ImageInput, Video
 from ..progress import ProgressEvent
 from ..video import VideoError, last_frame
 from .film import contact_sheet, join_film
@@ -282,6 +282,8 @@ class _Runner:
             raise CancelledError(None)
 
 
-def _first_frame_from(clip: Path, size: str) -> Any:
-    """The last frame of ``clip`` as a reference image fitted to ``size`` (the next shot's first frame)."""
-    return fit_reference(encode_png(Image.fromarray(last_frame(clip)), "continue.png"), size).image
+def _first_frame_from(clip: Path, size: str) -> ImageInput:
+    """The last frame of ``clip`` as a reference image fitted to ``size`` (the next shot's first frame).
+
+    The decoded frame is fitted as a picture and encoded once, not encoded, decoded again and re-encoded."""
+    return fit_pil_image(Image.fromarray(last_frame(clip)), size).image
