@@ -15,7 +15,6 @@ import os
 import sys
 import traceback
 import unicodedata
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,7 +30,7 @@ from .shared.config import provider_table, resolve_config
 from .shared.errors import APIError, DownloadError, InvalidInputError, JobFailedError, Sora2Error
 from .shared.media import FIT_MODES, fit_reference, load_image_file
 from .shared.models import VARIANT_SUFFIX, VARIANTS, Video, validate_video_id
-from .shared.outputs import check_output
+from .shared.outputs import check_folder, check_output
 from .shared.pricing import describe_estimate, estimate_cost, format_usd, price_note
 from .shared.progress import ProgressEvent
 from .shared.redact import install_log_redaction
@@ -311,8 +310,8 @@ def _output_path(args: argparse.Namespace, video_id: str | None) -> Path | None:
     target = Path(raw).expanduser() if raw else Path.cwd()
     if raw and not target.is_dir() and not raw.endswith(("/", os.sep)):
         return check_output(target, overwrite=args.overwrite)
-    if video_id is None:  # a name that cannot exist yet: checks that the folder can take a new file
-        check_output(target / f".sora2-check-{uuid.uuid4().hex}")
+    if video_id is None:  # the file's name is not known yet: check that the folder can take a new file
+        check_folder(target)
         return None
     return check_output(target / f"{video_id}{VARIANT_SUFFIX[getattr(args, 'variant', 'video')]}",
                         overwrite=args.overwrite)
