@@ -36,7 +36,7 @@ import httpx
 from ..shared.errors import InvalidInputError, Sora2Error
 from ..shared.media import probe_image
 from ..shared.models import ImageInput
-from ..shared.outputs import check_output
+from ..shared.outputs import check_folder
 from ..shared.pricing import format_usd
 from .settings import ENV_BUDGET, ENV_INPUT_DIRS, ENV_MAX_IMAGE_MB, ENV_MAX_PER_CALL, ENV_OUTPUT_DIR, Settings
 
@@ -320,7 +320,7 @@ def output_path(settings: Settings, filename: str, suffix: str) -> Path:
 def check_output_folder(settings: Settings) -> None:
     """Refuse (before anything is paid) when clips could not be saved in the output folder."""
     try:
-        check_output(settings.output_dir / "new-clip.mp4", overwrite=True, param="output_dir")
+        check_folder(settings.output_dir, param="output_dir")
     except InvalidInputError as exc:
         raise PathRefused(
             f"Refused before sending anything: {exc} The server saves clips in {settings.output_dir} "
