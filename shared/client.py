@@ -24,6 +24,14 @@ import httpx
 
 from .. import __version__
 from .answers import AmbiguousJobError, UnexpectedAnswerError, safe_excerpt
+from .characters import (
+    Character,
+    CharacterVideo,
+    load_character_video,
+    require_characters,
+    validate_character_ids,
+    validate_character_name,
+)
 from .config import ClientConfig, data_dir, resolve_config
 from .download import VARIANT_MEDIA, IncompleteDownload, WrongContent, stream_to_file
 from .errors import (
@@ -86,7 +94,10 @@ def _may_have_acted(error: APIError) -> bool:
 def request_key(provider: str, base_url: str, request: CreateVideoRequest) -> str:
     """A fingerprint of what a create would produce: identical requests share it (used to avoid paying twice)."""
     h = hashlib.sha256()
-    h.update(json.dumps([provider, base_url, request.form_fields()], sort_keys=True).encode())
+    fields: dict[str, Any] = request.form_fields()
+    if request.characters:  # only when named, so the keys of requests without characters stay as they were
+        fields["characters"] = list(request.characters)
+    h.update(json.dumps([provider, base_url, fields], sort_keys=True).encode())
     if request.input_reference is not None:
         h.update(hashlib.sha256(request.input_reference.data).digest())
     return h.hexdigest()[:32]
@@ -244,19 +255,23 @@ class AsyncSoraClient:
         size: str | None = None,
         seconds: str | int | None = None,
         input_reference: ImageInput | None = None,
+        characters: Any = None,
     ) -> CreateVideoRequest:
         """Validate locally (no request is sent): raises InvalidInputError naming what to change."""
-        return build_create_request(self.provider, prompt, model, size, seconds, input_reference)
+        return build_create_request(self.provider, prompt, model, size, seconds, input_reference, characters)
 
     def estimate(self, request: CreateVideoRequest) -> float:
         return estimate_cost(self.provider, request.model, request.size, request.seconds)
 
     def _create_body(self, req: CreateVideoRequest) -> dict[str, Any]:
-        if self.json_body:
+        # Characters are a list of objects, which only the JSON body documents: a create naming them is sent as JSON.
+        if self.json_body or req.characters:
             body: dict[str, Any] = req.form_fields()
             if req.input_reference is not None:
                 b64 = base64.b64encode(req.input_reference.data).decode()
                 body["input_reference"] = {"image_url": f"data:{req.input_reference.mime_type};base64,{b64}"}
+            if req.characters:
+                body["characters"] = [{"id": c} for c in req.characters]
             return {"json": body}
         # Every field as a form part (filename None) forces multipart/form-data, as the official SDK sends it.
         files: list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]] = [
@@ -275,9 +290,11 @@ class AsyncSoraClient:
         size: str | None = None,
         seconds: str | int | None = None,
         input_reference: ImageInput | None = None,
+        characters: Any = None,
     ) -> Video:
         """Start a job. Validated locally first; recorded locally before this returns."""
-        req = self.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=input_reference)
+        req = self.build_request(prompt, model=model, size=size, seconds=seconds, input_reference=input_reference,
+                                 characters=characters)
         return await self.create_from_request(req)
 
     async def create_from_request(self, req: CreateVideoRequest, *, key: str | None = None) -> Video:
@@ -493,6 +510,49 @@ class AsyncSoraClient:
         if settled.claimed is not None:
             log.warning("found job %s created by the unanswered request; not sending it again", settled.claimed.id)
         return settled.claimed
+
+    # ------------------------------------------------------------------ characters
+    async def create_character(self, name: str, video: CharacterVideo | str | Path | bytes) -> Character:
+        """Make a character from a short video (``POST /videos/characters``), or reuse the one the record holds.
+
+        Checked before sending: the provider offers characters, the name (1 to 80 characters) and a video PyAV can
+        read. The same video (by hash) and name on the same service is made once: later calls answer from the
+        record with ``reused=True`` and send nothing. Characters are not jobs: there is no list to look a lost
+        answer up in, so an answer that never arrived is an error and a second call makes it again.
+        """
+        require_characters(self.provider)
+        name = validate_character_name(name)
+        clip = video if isinstance(video, CharacterVideo) else load_character_video(video)
+        source = video if isinstance(video, (str, Path)) else None
+        if self.record is not None:
+            row = self.record.find_character(self.config.provider, self.config.base_url, name, clip.sha256)
+            if row is not None:
+                return Character(id=row.id, name=row.name, created_at=int(row.created_at), reused=True)
+        files = [("name", (None, name)), ("video", (clip.filename, clip.data, clip.mime_type))]
+        data = await self._json("POST", "videos/characters", idempotent=False, files=files)
+        character = Character.model_validate(data) if isinstance(data, dict) else Character()
+        if character.id is None:
+            raise ServerError(
+                "The service's answer to the character request has no usable character id: "
+                f"{safe_excerpt(data, secret=self.config.api_key.get_secret_value())}. Run the request again."
+            )
+        if self.record is not None:
+            self.record.add_character(character.id, provider=self.config.provider, base_url=self.config.base_url,
+                                      name=name, video_sha256=clip.sha256,
+                                      video_file=str(Path(source).expanduser().absolute()) if source else None,
+                                      raw=data)
+        log.info("character %s made: %s", character.id, name)
+        return character
+
+    async def retrieve_character(self, character_id: str) -> Character:
+        """``GET /videos/characters/{id}``: the character as the service describes it now."""
+        require_characters(self.provider)
+        cid = validate_character_ids(self.provider, [character_id])[0]
+        data, _ = await self._get_json_retrying(f"videos/characters/{cid}")
+        if not isinstance(data, dict):
+            raise ServerError(f"The service's answer about character {cid} is not a JSON object: "
+                              f"{safe_excerpt(data)}")
+        return Character.model_validate(data if usable_id(data.get("id")) else {**data, "id": cid})
 
     # ------------------------------------------------------------------ reading and deleting
     async def retrieve(self, video_id: str) -> Video:
@@ -801,6 +861,12 @@ class SoraClient:
 
     def delete(self, video_id: str) -> DeletedVideo:
         return self._call(self._async.delete, video_id)
+
+    def create_character(self, name: str, video: Any) -> Character:
+        return self._call(self._async.create_character, name, video)
+
+    def retrieve_character(self, character_id: str) -> Character:
+        return self._call(self._async.retrieve_character, character_id)
 
     def remix(self, video_id: str, prompt: str) -> Video:
         return self._call(self._async.remix, video_id, prompt)

@@ -13,6 +13,9 @@ leaks). The user config file lives in the platform's config folder, e.g. ``~/.co
     price_per_second = 0.30        # or a table by size: { "1280x720" = 0.30, "1792x1024" = 0.50 }
     sizes = ["1280x720", "720x1280", "1792x1024", "1024x1792"]
     seconds = [4, 8, 12, 16, 20, 24]
+    # A reseller that has the character endpoints (POST /videos/characters), which our table cannot know:
+    [providers.cometapi]
+    characters = true
 
 Every provider's table can be extended this way except ``local``: the simulator's table ships with it (it offers
 every length and size some provider documents), and it must start even when this file is broken.
@@ -193,11 +196,36 @@ def model_overrides(spec: Provider, providers_table: Any, path: Path) -> dict[st
     }
 
 
+def characters_override(spec: Provider, providers_table: Any, path: Path) -> bool | None:
+    """``characters = true|false`` under ``[providers.NAME]``: whether this provider has the character endpoints
+    (None: as in the built-in table)."""
+    mine = providers_table.get(spec.name) if isinstance(providers_table, dict) else None
+    if not isinstance(mine, dict) or "characters" not in mine:
+        return None
+    value = mine["characters"]
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"[providers.{spec.name}] characters in {path} must be true or false, got {value!r}."
+        )
+    return value
+
+
 def _configured(spec: Provider, file_conf: _FileConfig, env: Mapping[str, str]) -> dict[str, ModelSpec]:
     """The config file's models for ``spec``; none for the simulator, which must start with a broken file."""
     if not spec.needs_key:
         return {}
     return model_overrides(spec, file_conf.get("providers"), config_file_path(env))
+
+
+def _characters(spec: Provider, file_conf: _FileConfig, env: Mapping[str, str]) -> bool | None:
+    """The config file's characters switch for ``spec``; none for the simulator (it has them, whatever the file)."""
+    if not spec.needs_key:
+        return None
+    return characters_override(spec, file_conf.get("providers"), config_file_path(env))
+
+
+def _with_file(spec: Provider, file_conf: _FileConfig, env: Mapping[str, str]) -> Provider:
+    return spec.with_models(_configured(spec, file_conf, env)).with_characters(_characters(spec, file_conf, env))
 
 
 def _provider_name(provider: str | None, env: Mapping[str, str], file_conf: _FileConfig) -> str:
@@ -209,15 +237,14 @@ def provider_table(provider: str | None = None, env: Mapping[str, str] | None = 
     file's models, for pricing and checking without a key or a base URL (``sora2 cost``)."""
     env = os.environ if env is None else env
     file_conf = _FileConfig(env)
-    spec = get_provider(_provider_name(provider, env, file_conf))
-    return spec.with_models(_configured(spec, file_conf, env))
+    return _with_file(get_provider(_provider_name(provider, env, file_conf)), file_conf, env)
 
 
 def provider_tables(env: Mapping[str, str] | None = None) -> dict[str, Provider]:
     """Every provider's table with the models the user's config file adds, e.g. for choices offered in a UI."""
     env = os.environ if env is None else env
     file_conf = _FileConfig(env)
-    return {name: spec.with_models(_configured(spec, file_conf, env)) for name, spec in PROVIDERS.items()}
+    return {name: _with_file(spec, file_conf, env) for name, spec in PROVIDERS.items()}
 
 
 class ClientConfig(BaseModel):
@@ -231,6 +258,8 @@ class ClientConfig(BaseModel):
     max_concurrent_jobs: int = 2
     # Models the user's config file adds to or replaces in the provider's table.
     models: dict[str, ModelSpec] = {}
+    # The config file's characters switch for this provider (None: as in the table).
+    characters: bool | None = None
 
     def model_post_init(self, context: Any) -> None:
         """However a config is built, its key is from now on removed from errors and logs."""
@@ -239,7 +268,7 @@ class ClientConfig(BaseModel):
 
     @property
     def provider_spec(self) -> Provider:
-        return get_provider(self.provider).with_models(self.models)
+        return get_provider(self.provider).with_models(self.models).with_characters(self.characters)
 
 
 def resolve_config(
@@ -290,6 +319,7 @@ def resolve_config(
     return ClientConfig(
         provider=spec.name,
         models=_configured(spec, file_conf, env),
+        characters=_characters(spec, file_conf, env),
         base_url=url,
         api_key=SecretStr(_check_key(str(key), source)),
         max_concurrent_jobs=spec.max_concurrent_jobs,

@@ -181,11 +181,18 @@ class ModelNotFoundError(BadRequestError):
 
 
 class NotFoundError(BadRequestError):
-    """The service says the video does not exist (never created here, deleted or expired)."""
+    """The service says the video (or, for ``subject="character"``, the character) does not exist: never created
+    here, deleted or expired."""
 
     kind = "not_found"
 
+    def __init__(self, message: str, *, subject: str = "video", **kwargs: Any) -> None:
+        self.subject = subject
+        super().__init__(message, **kwargs)
+
     def hint(self) -> str:
+        if self.subject == "character":
+            return "check the character id (`sora2 character show ID`); make it again if the service lost it."
         return "check the video id; deleted or expired videos are gone from the service."
 
 
@@ -218,9 +225,11 @@ class ContentPolicyError(BadRequestError):
     kind = "content_policy"
 
     HINT = "the prompt or image was blocked by moderation; rephrase it (no real people, no copyrighted characters)."
+    LIKENESS_HINT = ("the character video shows what the service takes for a real person's likeness, which it "
+                     "refuses: make the character from a video of an animal, an object or a stylised figure.")
 
     def hint(self) -> str:
-        return self.HINT
+        return self.LIKENESS_HINT if "likeness" in self.message.lower() else self.HINT
 
 
 class RateLimitError(APIError):
@@ -380,7 +389,7 @@ def _retry_after_seconds(headers: httpx.Headers) -> float | None:
 
 
 # Paths under ``videos/`` that are endpoints, not video ids.
-_COLLECTION_PATHS = frozenset({"extensions", "edits"})
+_COLLECTION_PATHS = frozenset({"extensions", "edits", "characters"})
 # How routers (OpenAI's, the simulator's) answer a path that does not exist, in the service's own error envelope.
 _ROUTER_MESSAGE = re.compile(r"^\s*(invalid url\b|not found\s*$)", re.IGNORECASE)
 
@@ -408,15 +417,23 @@ def _base_of(url: httpx.URL) -> str:
     return str(url.copy_with(username=None, password=None, query=None, fragment=None, path=path or "/")).rstrip("/")
 
 
-def _is_video_not_found(url: httpx.URL | None, err: Any) -> bool:
-    """True when a 404 is the service saying a video does not exist, rather than the path not existing.
+def _is_character_path(url: httpx.URL) -> bool:
+    split = _split_at_videos(url.path)
+    return split is not None and len(split[1]) >= 2 and split[1][0] == "characters"
 
-    That needs the service's error envelope, a request about one video (``videos/<id>`` or below it), and a
-    message that is not a router's "no such path" (an HTML page, a bare "Not Found", "Invalid URL (GET ...)").
+
+def _is_video_not_found(url: httpx.URL | None, err: Any) -> bool:
+    """True when a 404 is the service saying a video (or character) does not exist, rather than the path not existing.
+
+    That needs the service's error envelope, a request about one object (``videos/<id>`` or below it,
+    ``videos/characters/<id>``), and a message that is not a router's "no such path" (an HTML page, a bare
+    "Not Found", "Invalid URL (GET ...)").
     """
     if not isinstance(err, dict) or _ROUTER_MESSAGE.match(str(err.get("message") or "not found")):
         return False
     if url is None:
+        return True
+    if _is_character_path(url):
         return True
     split = _split_at_videos(url.path)
     return split is not None and bool(split[1]) and split[1][0] not in _COLLECTION_PATHS
@@ -549,4 +566,6 @@ def error_from_response(response: httpx.Response, body: Any = None, *, provider:
         url = _request_url(response)
         if url is not None and not _is_video_not_found(url, err):
             return EndpointNotFoundError(message, base_url=_base_of(url), **kwargs)
+        if url is not None and _is_character_path(url):
+            return NotFoundError(message, subject="character", **kwargs)
     return rule.cls(message, **kwargs)

@@ -245,6 +245,7 @@ class CreateVideoRequest(BaseModel):
     size: str
     seconds: str
     input_reference: ImageInput | None = None
+    characters: tuple[str, ...] = ()  # character ids (at most two), see shared/characters.py
 
     def form_fields(self) -> dict[str, str]:
         return {"prompt": self.prompt, "model": self.model, "size": self.size, "seconds": self.seconds}
@@ -252,6 +253,8 @@ class CreateVideoRequest(BaseModel):
     def summary(self) -> dict[str, Any]:
         """What goes into the job record and logs: the request without image bytes."""
         out: dict[str, Any] = self.form_fields()
+        if self.characters:
+            out["characters"] = [{"id": c} for c in self.characters]
         if self.input_reference is not None:
             out["input_reference"] = {
                 "mime_type": self.input_reference.mime_type,
@@ -344,15 +347,19 @@ def build_create_request(
     size: str | None = None,
     seconds: str | int | None = None,
     input_reference: ImageInput | None = None,
+    characters: Any = None,
 ) -> CreateVideoRequest:
     """Validate everything locally, with one error that names the parameter and the allowed values."""
+    from .characters import validate_character_ids  # it reads the id pattern defined here
+
     model = validate_model(model or provider.default_model)
     prompt = validate_prompt(prompt)
     size = validate_size(provider, model, size or "720x1280")
     seconds = validate_seconds(provider, model, "4" if seconds is None else seconds)
     if input_reference is not None:
         validate_image(input_reference, size)
-    return CreateVideoRequest(prompt=prompt, model=model, size=size, seconds=seconds, input_reference=input_reference)
+    return CreateVideoRequest(prompt=prompt, model=model, size=size, seconds=seconds, input_reference=input_reference,
+                              characters=validate_character_ids(provider, characters))
 
 
 def validate_video_id(video_id: Any) -> str:

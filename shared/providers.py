@@ -66,6 +66,11 @@ class Provider:
     aliases: dict[str, str] = field(default_factory=dict)
     # Status word (lower-case) -> the contract's word; matched case-insensitively, unknown words stay as they are.
     status_words: dict[str, str] = field(default_factory=lambda: dict(STANDARD_STATUS_WORDS))
+    # POST /videos/characters and the create's `characters` field: documented by OpenAI only, so a capability
+    # (the user's config file may switch it on for a reseller that has them).
+    characters: bool = False
+    # What making one character costs (OpenAI lists no price for it).
+    character_price_usd: float = 0.0
 
     def model(self, name: str) -> ModelSpec | None:
         """The entry for ``name``: its own (a config-file entry may name a dated alias), else its alias's."""
@@ -74,6 +79,10 @@ class Provider:
     def with_models(self, overrides: dict[str, ModelSpec]) -> Provider:
         """This provider with models added or replaced (the user's config file; see ``config.model_overrides``)."""
         return replace(self, models={**self.models, **overrides}) if overrides else self
+
+    def with_characters(self, offered: bool | None) -> Provider:
+        """This provider with the characters capability set by the user's config file (None: as in the table)."""
+        return self if offered is None or offered == self.characters else replace(self, characters=offered)
 
     @property
     def all_sizes(self) -> tuple[str, ...]:
@@ -204,6 +213,7 @@ OPENAI = Provider(
         "sora-2-pro-2025-10-06": "sora-2-pro",
     },
     notes="OpenAI shut its own Sora 2 API down on 2026-09-24; kept for compatible deployments (e.g. Azure).",
+    characters=True,  # POST /videos/characters, 2026-03 (docs/sora-api-research.md)
 )
 
 CUSTOM = Provider(
@@ -226,6 +236,7 @@ LOCAL = Provider(
     max_concurrent_jobs=4,
     initial_poll_interval=1.0,
     notes="The local simulator (`sora2 simulate`). Free; prices shown are the dearest a provider lists.",
+    characters=True,
 )
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (COMETAPI, OPENAI, CUSTOM, LOCAL)}
