@@ -109,6 +109,23 @@ def make_png() -> Callable[[str, tuple[int, int, int]], bytes]:
     return make
 
 
+@pytest.fixture(scope="session")
+def character_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short, real MP4 (64x64, 10 frames) to make characters from: what a user's clip of a figure stands for."""
+    import av
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("character") / "mochi.mp4"
+    with av.open(str(path), "w") as box:
+        stream = box.add_stream("libx264", rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(10):
+            box.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 20 * i, np.uint8), format="rgb24")))
+        box.mux(stream.encode(None))
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- fault catalog
 # Shared by the CLI, ComfyUI and MCP fault suites (tests/faults/, tests/nodes/, tests/mcp/): every test that takes
 # a ``fault`` argument runs once per entry. docs/reliability.md holds the same table. Faults are set on the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import io
 import math
 import re
 import secrets
@@ -32,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..characters import CHARACTER_NAME_MAX, MAX_CHARACTERS_PER_VIDEO as MAX_CHARACTERS
 from ..errors import InvalidInputError
 from ..media import probe_image
 from ..models import IMAGE_MIME_TYPES, MAX_PROMPT_CHARS, VARIANTS, parse_size
@@ -508,12 +510,80 @@ class _Api:
         reference = None
         if body.get("input_reference") not in (None, ""):
             reference = await _reference(body["input_reference"], multipart, size)
+        characters = self._characters(body.get("characters"))
         progress = _progress_profile(request)
         self._check_capacity()
         job = self.state.add_job(
-            model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference, progress=progress
+            model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference, progress=progress,
+            characters=characters,
         )
         return self._created(job)
+
+    def _characters(self, value: Any) -> list[str]:
+        """The names of the characters a create names: ``[{"id": ...}]``, at most two, each one made here."""
+        if value in (None, ""):
+            return []
+        if not isinstance(value, list):
+            raise _type_error("characters", "an array", value)
+        if len(value) > MAX_CHARACTERS:
+            raise ApiError(
+                400,
+                f"Invalid 'characters': array too long. Expected an array with maximum length {MAX_CHARACTERS}, "
+                f"but got an array with length {len(value)} instead.",
+                param="characters",
+                code="array_above_max_length",
+            )
+        names = []
+        for n, item in enumerate(value):
+            cid = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(cid, str):
+                raise _type_error(f"characters[{n}].id", "a string", cid)
+            character = self.state.characters.get(cid)
+            if character is None:
+                raise ApiError(400, f"Character '{cid}' not found.", param=f"characters[{n}].id", code="invalid_value")
+            names.append(character.name)
+        return names
+
+    async def create_character(self, request: Request) -> Response:
+        """``POST /v1/videos/characters``: multipart ``name`` (1..80) and ``video`` (a file PyAV can read)."""
+        body, multipart = await _read_body(request)
+        if "name" not in body:
+            raise _missing("name")
+        name = body["name"]
+        if not isinstance(name, str):
+            raise _type_error("name", "a string", name)
+        if not 1 <= len(name) <= CHARACTER_NAME_MAX:
+            raise ApiError(
+                400,
+                f"Invalid 'name': expected a string of 1 to {CHARACTER_NAME_MAX} characters, got {len(name)}.",
+                param="name",
+                code="string_above_max_length" if name else "string_below_min_length",
+            )
+        video = body.get("video")
+        if video is None:
+            raise _missing("video")
+        if not multipart or not isinstance(video, UploadFile):
+            raise _type_error("video", "a file upload (multipart/form-data)", video)
+        data = await video.read()
+        if not await anyio.to_thread.run_sync(_is_video, data):
+            raise ApiError(400, "The uploaded video could not be decoded. Upload an MP4 file.", param="video",
+                           code="invalid_value")
+        if self.state.faults.take("likeness_next"):
+            raise ApiError(
+                400,
+                "The character video appears to show a real person's likeness, which is not allowed "
+                "(moderation).",
+                param="video",
+                code="moderation_blocked",
+            )
+        return JSONResponse(self.state.add_character(name).to_api())
+
+    async def retrieve_character(self, request: Request) -> Response:
+        cid = request.path_params["character_id"]
+        character = self.state.characters.get(cid)
+        if character is None:
+            raise ApiError(404, f"Character with id '{cid}' not found.")
+        return JSONResponse(character.to_api())
 
     async def retrieve(self, request: Request) -> Response:
         job = self._job(request.path_params["video_id"])
@@ -622,6 +692,8 @@ class _Api:
         body, _ = await _read_body(request)
         source = self._completed_source(_source_id(body), "extended")
         prompt = _prompt(body)
+        if body.get("characters") not in (None, "", []):
+            raise ApiError(400, "Extensions cannot use characters.", param="characters", code="invalid_value")
         spec = LOCAL.model(source.model)
         if "seconds" not in body:
             raise _missing("seconds")
@@ -648,6 +720,16 @@ class _Api:
             model=source.model, prompt=prompt, size=source.size, seconds=source.seconds, kind="edit"
         )
         return self._created(job)
+
+
+def _is_video(data: bytes) -> bool:
+    """True when ``data`` is a container with a video stream PyAV can open."""
+    from ..video import VideoError, probe
+
+    try:
+        return probe(io.BytesIO(data)).width > 0
+    except VideoError:
+        return False
 
 
 def _progress_profile(request: Request) -> str | None:
@@ -713,6 +795,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route("/v1/videos", api.endpoint("create", api.create), methods=["POST"]),
         Route("/v1/videos", api.endpoint("list", api.list_videos), methods=["GET"]),
         Route("/v1/videos/extensions", api.endpoint("extend", api.extend), methods=["POST"]),
+        Route("/v1/videos/characters", api.endpoint("character_create", api.create_character), methods=["POST"]),
+        Route("/v1/videos/characters/{character_id}", api.endpoint("character_retrieve", api.retrieve_character),
+              methods=["GET"]),
         Route("/v1/videos/edits", api.endpoint("edit", api.edit), methods=["POST"]),
         Route("/v1/videos/{video_id}", api.endpoint("retrieve", api.retrieve), methods=["GET"]),
         Route("/v1/videos/{video_id}", api.endpoint("delete", api.delete), methods=["DELETE"]),

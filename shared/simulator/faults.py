@@ -14,7 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # Endpoint names, as used by fault scoping and by the request statistics (GET /_sim/stats).
-Endpoint = Literal["create", "retrieve", "list", "delete", "content", "remix", "extend", "edit"]
+Endpoint = Literal["create", "retrieve", "list", "delete", "content", "remix", "extend", "edit", "character_create",
+                   "character_retrieve"]
 
 
 class FaultConfig(BaseModel):
@@ -47,6 +48,9 @@ class FaultConfig(BaseModel):
     )
     quota_exhausted_next: int = Field(
         0, ge=0, description="The next N API calls answer that the account's balance or quota is used up."
+    )
+    likeness_next: int = Field(
+        0, ge=0, description="The next N character uploads are refused as showing a real person's likeness."
     )
     policy_marker: str = Field(
         "__policy__", description="A prompt containing this fails with moderation_blocked; empty = never."

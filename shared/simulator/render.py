@@ -45,10 +45,16 @@ class RenderSpec:
     model: str
     kind: str = "create"  # create | remix | extend | edit: shown on screen
     reference_sha: str | None = None  # sha256 of the input_reference bytes, stored beside the media
+    characters: tuple[str, ...] = ()  # names of the characters the create named, each drawn in its own box
 
     @property
     def key(self) -> str:
-        blob = json.dumps({"v": RENDER_VERSION, **asdict(self)}, sort_keys=True).encode()
+        fields = asdict(self)
+        if not self.characters:  # clips without characters keep the names they were cached under
+            del fields["characters"]
+        else:
+            fields["characters"] = list(self.characters)
+        blob = json.dumps({"v": RENDER_VERSION, **fields}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:40]
 
     @property
@@ -187,6 +193,30 @@ class _Tone:
         return frame
 
 
+# Bright, distinct colours for character boxes; a name always gets the same one (shot after shot).
+CHARACTER_COLOURS = ((220, 40, 40), (40, 90, 220), (30, 170, 60), (230, 150, 20), (160, 50, 200), (20, 170, 180))
+
+
+def character_colours(names: tuple[str, ...] | list[str]) -> list[tuple[int, int, int]]:
+    """The box colour of each named character: from a hash of its name, the next free one if two would match."""
+    taken: list[tuple[int, int, int]] = []
+    for name in names:
+        i = hashlib.sha256(name.encode("utf-8", "replace")).digest()[0] % len(CHARACTER_COLOURS)
+        while CHARACTER_COLOURS[i] in taken:
+            i = (i + 1) % len(CHARACTER_COLOURS)
+        taken.append(CHARACTER_COLOURS[i])
+    return taken
+
+
+def character_box(slot: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """Where character ``slot`` (0 or 1) is drawn, as (x0, y0, x1, y1): the top-left and top-right corners,
+    above the caption, the same place in every frame, so a test (or a viewer) finds it."""
+    bw, bh = max(48, width // 4), max(20, height // 12)
+    margin_x, y0 = width // 32, height // 32
+    x0 = margin_x if slot == 0 else width - margin_x - bw
+    return x0, y0, x0 + bw, y0 + bh
+
+
 class _Painter:
     """Draws frame ``i``: scrolling diagonal stripes in request-derived colours, a bouncing square, the prompt's
     words and a frame counter; with a reference image, frame 0 is that image and it fades into the pattern."""
@@ -208,6 +238,19 @@ class _Painter:
         self.text_origin, self.text_rgb, self.text_alpha = self._text_layer(spec)
         self.counter_font = ImageFont.load_default(size=self.font_size)
         self.reference = self._load_reference(reference)
+        self.characters = self._character_patches(spec.characters)
+
+    def _character_patches(self, names: tuple[str, ...]) -> list[tuple[tuple[int, int], np.ndarray]]:
+        """Each character's box (its colour, its name in white), drawn once and pasted on every frame."""
+        patches = []
+        for slot, (name, colour) in enumerate(zip(names, character_colours(names))):
+            x0, y0, x1, y1 = character_box(slot, self.w, self.h)
+            box = Image.new("RGB", (x1 - x0, y1 - y0), colour)
+            font = ImageFont.load_default(size=max(10, (y1 - y0) // 2))
+            label = name if font.getlength(name) <= box.width - 8 else name[: max(1, box.width // 10)] + "..."
+            ImageDraw.Draw(box).text((4, (y1 - y0) // 4), label, font=font, fill=(255, 255, 255))
+            patches.append(((x0, y0), np.asarray(box)))
+        return patches
 
     def _text_layer(self, spec: RenderSpec) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
         """Pre-render the static caption once (header + wrapped prompt) as colour + alpha, blended every frame."""
@@ -253,6 +296,8 @@ class _Painter:
         if self.reference is not None and i < FADE_FRAMES:
             a = 1.0 - i / FADE_FRAMES
             rgb = (self.reference * a + rgb.astype(np.float32) * (1 - a)).astype(np.uint8)
+        for (x, y), patch in self.characters:
+            rgb[y : y + patch.shape[0], x : x + patch.shape[1]] = patch
         return rgb
 
     def _draw_counter(self, rgb: np.ndarray, i: int) -> None:

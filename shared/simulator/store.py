@@ -93,6 +93,7 @@ class Job:
     error: dict[str, str] | None = None  # decided at creation, revealed when the job finishes
     progress_profile: str = DEFAULT_PROFILE
     progress_seed: int = 0
+    characters: list[str] = field(default_factory=list)  # names, drawn in the clip
 
     @property
     def finished_at(self) -> float:
@@ -131,7 +132,20 @@ class Job:
         }
 
     def render_spec(self) -> RenderSpec:
-        return RenderSpec(self.prompt, self.size, self.seconds, self.model, self.kind, self.reference_sha)
+        return RenderSpec(self.prompt, self.size, self.seconds, self.model, self.kind, self.reference_sha,
+                          tuple(self.characters))
+
+
+@dataclass
+class SimCharacter:
+    """A character made with ``POST /videos/characters``; the simulator keeps its name to draw it."""
+
+    id: str
+    name: str
+    created: float
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created_at": int(self.created)}
 
 
 log = logging.getLogger("sora2_bridge.simulator")
@@ -141,6 +155,10 @@ def new_video_id() -> str:
     return "video_" + secrets.token_hex(16)
 
 
+def new_character_id() -> str:
+    return "char_" + secrets.token_hex(16)
+
+
 class SimulatorState:
     """Everything one simulator instance knows; the Starlette app keeps it in ``app.state.sim``."""
 
@@ -148,6 +166,7 @@ class SimulatorState:
         self.config = config
         self.faults = FaultInjector(config.faults.model_copy())  # counters are per simulator, never shared
         self.jobs: dict[str, Job] = {}  # insertion order = creation order, which the list endpoint relies on
+        self.characters: dict[str, SimCharacter] = {}
         self.requests: Counter[str] = Counter()
         self.jobs_created = 0
         self.clock_offset = 0.0
@@ -180,6 +199,7 @@ class SimulatorState:
         remixed_from_video_id: str | None = None,
         reference: bytes | None = None,
         progress: str | None = None,
+        characters: list[str] | None = None,
     ) -> Job:
         queue_s, render_s = self.config.phase_durations(size, seconds)
         job = Job(
@@ -197,11 +217,18 @@ class SimulatorState:
             error=dict(MODERATION_ERROR) if self.faults.violates_policy(prompt) else None,
             progress_profile=check_profile(progress or self.config.progress),
             progress_seed=self.config.progress_seed + self.jobs_created,
+            characters=list(characters or []),
         )
         self.jobs[job.id] = job
         self.jobs_created += 1
         self.save()
         return job
+
+    def add_character(self, name: str) -> SimCharacter:
+        character = SimCharacter(new_character_id(), name, self.now())
+        self.characters[character.id] = character
+        self.save()
+        return character
 
     def delete_job(self, video_id: str) -> None:
         del self.jobs[video_id]
@@ -220,6 +247,7 @@ class SimulatorState:
     def reset(self) -> None:
         """Forget jobs, faults, statistics and the clock offset. Rendered media stays cached (content-addressed)."""
         self.jobs.clear()
+        self.characters.clear()
         self._deleted.clear()
         self.faults.replace(FaultConfig())
         self.requests.clear()
@@ -250,11 +278,13 @@ class SimulatorState:
                     ((jid, job) for jid, job in merged.items() if jid not in self._deleted),
                     key=lambda item: item[1].created,
                 ))
+                self.characters = {**_characters_from(saved), **self.characters}
             payload = {
                 "version": 1,
                 "clock_offset": self.clock_offset,
                 "jobs_created": self.jobs_created,
                 "jobs": [asdict(j) for j in self.jobs.values()],
+                "characters": [asdict(c) for c in self.characters.values()],
                 "deleted": sorted(self._deleted),  # so a process that still holds one does not bring it back
             }
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{STATE_FILE}.", suffix=".tmp")
@@ -271,6 +301,7 @@ class SimulatorState:
         self.jobs_created = int(payload.get("jobs_created", 0))
         self._deleted = {d for d in payload.get("deleted", []) if isinstance(d, str)}
         self.jobs = {jid: job for jid, job in _jobs_from(payload).items() if jid not in self._deleted}
+        self.characters = _characters_from(payload)
 
 
 def _read_payload(path: Path) -> dict[str, Any]:
@@ -303,6 +334,14 @@ def _jobs_from(payload: dict[str, Any]) -> dict[str, Job]:
             continue
         jobs[job.id] = job
     return jobs
+
+
+def _characters_from(payload: dict[str, Any]) -> dict[str, SimCharacter]:
+    out: dict[str, SimCharacter] = {}
+    for entry in payload.get("characters", []):
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("name"), str):
+            out[entry["id"]] = SimCharacter(entry["id"], entry["name"], float(entry.get("created") or 0.0))
+    return out
 
 
 @contextlib.contextmanager
