@@ -33,7 +33,7 @@ def refs(node, found: set[str]) -> None:
 def main() -> None:
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SOURCE
     spec = yaml.safe_load(source.read_text())
-    paths = {p: v for p, v in spec["paths"].items() if p.startswith("/videos") and "characters" not in p}
+    paths = {p: v for p, v in spec["paths"].items() if p.startswith("/videos")}
     for item in paths.values():  # drop the documentation examples (curl lines naming OpenAI's host): not contract
         for op in item.values():
             if isinstance(op, dict):
