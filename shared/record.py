@@ -144,6 +144,29 @@ class JobRow:
         return dict(self.__dict__)
 
 
+LOCK_WAIT_S = 30.0
+"""How long a statement waits for another process's write lock before the record reports the folder as unusable."""
+
+
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to write-ahead logging, so readers never block the one writer.
+
+    SQLite answers "database is locked" at once, without its busy handler, when two connections switch a new file to
+    WAL at the same moment (two ComfyUI workers, or an MCP server and the CLI, opening a fresh data folder together).
+    That is a wait, not a fault: retry until the same deadline as every other statement.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            waiting = "locked" in str(exc) or "busy" in str(exc)
+            if not waiting or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class JobRecord:
     """A small SQLite store; one connection per instance, guarded by a lock (callers may be threads)."""
 
@@ -152,10 +175,12 @@ class JobRecord:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=LOCK_WAIT_S, isolation_level=None
+            )
             self._db.row_factory = sqlite3.Row
             with self._lock:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                _enter_wal(self._db)
                 self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             # Said before anything is sent: without its record no job may be paid for.

@@ -189,8 +189,12 @@ def test_two_processes_one_lost_answer_never_share_a_job(sim, tmp_path):
         for name in ("one", "two")
     ]
     try:
+        deadline = time.monotonic() + 60
         while not all((folder / f"{n}.ready").exists() for n in ("one", "two")):
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                for p in procs:
+                    p.kill()
+                pytest.fail(f"a caller did not get ready: {[p.communicate(timeout=10) for p in procs]}")
             time.sleep(0.01)
         (folder / "go").touch()
         outs = [p.communicate(timeout=120) for p in procs]

@@ -1,5 +1,10 @@
 """The local job record survives restarts and is shared by processes."""
 
+import os
+import subprocess
+import sys
+import time
+
 from sora2_bridge.shared import JobRecord, Video
 
 
@@ -37,3 +42,29 @@ def test_failure_is_recorded_and_add_is_idempotent(tmp_path):
     assert len(rows) == 1 and rows[0].error_code == "moderation_blocked" and rows[0].error_message == "blocked"
     assert rec.list(status="completed") == []
 
+
+
+
+OPEN = """
+import sys, time
+from pathlib import Path
+from sora2_bridge.shared import JobRecord
+go = Path(sys.argv[2])
+while not go.exists():  # every process imported: now open at the same moment
+    time.sleep(0.001)
+JobRecord(sys.argv[1])
+print("opened")
+"""
+
+
+def test_processes_opening_a_new_record_together_all_succeed(tmp_path):
+    """Two ComfyUI workers (or an MCP server and the CLI) starting on a fresh data folder at the same moment."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for round_ in range(6):
+        path, go = tmp_path / f"round{round_}" / "jobs.sqlite3", tmp_path / f"go{round_}"
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN, str(path), str(go)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+        time.sleep(1.0)
+        go.touch()
+        results = [p.communicate(timeout=60) for p in procs]
+        assert [out.strip() for out, _ in results] == ["opened"] * 4, [err[-300:] for _, err in results]
