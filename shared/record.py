@@ -80,6 +80,17 @@ CREATE TABLE IF NOT EXISTS claims (
     how TEXT NOT NULL,
     claimed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS characters (
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    name TEXT NOT NULL,
+    video_sha256 TEXT NOT NULL,
+    video_file TEXT,
+    created_at REAL NOT NULL,
+    raw TEXT
+);
+CREATE INDEX IF NOT EXISTS characters_source ON characters(provider, base_url, name, video_sha256);
 """
 # Columns added to ``jobs`` after the first release; a record file made before them gains them when opened.
 _ADDED_COLUMNS = {"raw": "TEXT", "note": "TEXT"}
@@ -108,6 +119,23 @@ class Settlement:
 
     claimed: Video | None = None
     ambiguous: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CharacterRow:
+    """A character made through this record: on which service, from which video (by hash) and under which name."""
+
+    id: str
+    provider: str
+    base_url: str
+    name: str
+    video_sha256: str
+    video_file: str | None
+    created_at: float
+    raw: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -450,6 +478,38 @@ class JobRecord:
             ).fetchall()
         return [float(r[0]) for r in rows if r[0] is not None and r[0] > 0]
 
+    # ------------------------------------------------------------------ characters
+    def add_character(self, character_id: str, *, provider: str, base_url: str, name: str, video_sha256: str,
+                      video_file: str | None, raw: Any) -> None:
+        """Record a character the service made, so the same video and name on this service is never sent again."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO characters (id, provider, base_url, name, video_sha256, video_file, created_at,"
+                " raw) VALUES (?,?,?,?,?,?,?,?)",
+                (character_id, provider, base_url, name, video_sha256, video_file, time.time(), _json(raw)),
+            )
+
+    def find_character(self, provider: str, base_url: str, name: str, video_sha256: str) -> CharacterRow | None:
+        """The newest character made on this service from this video under this name."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM characters WHERE provider=? AND base_url=? AND name=? AND video_sha256=?"
+                " ORDER BY created_at DESC LIMIT 1",
+                (provider, base_url, name, video_sha256),
+            ).fetchone()
+        return _character_row(row) if row else None
+
+    def get_character(self, character_id: str) -> CharacterRow | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM characters WHERE id=?", (character_id,)).fetchone()
+        return _character_row(row) if row else None
+
+    def characters(self, limit: int = 50) -> list[CharacterRow]:
+        """Characters made through this record, newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM characters ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        return [_character_row(r) for r in rows]
+
     # ------------------------------------------------------------------ storyboard runs
     def _storyboard_db(self) -> sqlite3.Connection:
         if not getattr(self, "_storyboard_ready", False):
@@ -493,6 +553,12 @@ def _row(row: sqlite3.Row) -> JobRow:
     d["files"] = json.loads(d["files"] or "{}")
     d["raw"] = json.loads(d["raw"]) if d.get("raw") else None
     return JobRow(**d)
+
+
+def _character_row(row: sqlite3.Row) -> CharacterRow:
+    d = dict(row)
+    d["raw"] = json.loads(d["raw"]) if d.get("raw") else None
+    return CharacterRow(**d)
 
 
 def _json(value: Any) -> str:
