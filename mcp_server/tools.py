@@ -25,8 +25,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, ToolAnnotations
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from ..shared.characters import MAX_CHARACTERS_PER_VIDEO
 from ..shared.errors import NotFoundError, Sora2Error
 from ..shared.outputs import next_free_path
 from ..shared.media import FitMode
@@ -41,7 +42,15 @@ from .guard import inside_output, output_path
 from .jobs import Jobs, Outcome, describe_usd, video_uri
 from .listing import check_cursor, since_timestamp
 from .listing import list_videos as list_jobs
-from .models import CostEstimate, DeleteResult, DownloadResult, FrameResult, ForgetResult, JoinResult
+from .models import (
+    CharacterResult,
+    CostEstimate,
+    DeleteResult,
+    DownloadResult,
+    ForgetResult,
+    FrameResult,
+    JoinResult,
+)
 from .progress import ProgressBridge
 from .settings import ENV_BUDGET, ENV_MAX_PER_CALL, MAX_DEFAULT_WAIT, MAX_WAIT, Settings
 from .state import AppState, app_state
@@ -189,6 +198,11 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
     # carries to the model.
     prompt_param = Annotated[str, Field(min_length=1)]
     filename_param = Annotated[str | None, Field(description="A name, not a path.")]
+    # The count and the ids are the shared validation's (its refusal names the config switch on a provider without
+    # characters); the schema still tells the model the limit.
+    characters_param = Annotated[list[str], WithJsonSchema({
+        "type": "array", "items": {"type": "string"}, "maxItems": MAX_CHARACTERS_PER_VIDEO,
+        "description": "Ids from create_character."})]
 
     async def respond_created(jobs: Jobs, ctx: Context, created: Any, wait_seconds: float,
                               state: AppState, warnings: list[str] | None = None) -> CallToolResult:
@@ -222,16 +236,40 @@ edit, extend): wait in the call, <= {MAX_DEFAULT_WAIT:.0f} s as clients cut call
         image: Annotated[str | None, Field(description=(
             f"First frame: https or data: URL{input_dirs}."))] = None,
         image_fit: FitMode = "crop",
+        characters: characters_param | None = None,
         wait_seconds: wait_param = 0,
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            req, warnings = await jobs.build_request(prompt, model, size, seconds, image, image_fit)
+            req, warnings = await jobs.build_request(prompt, model, size, seconds, image, image_fit, characters)
             for warning in warnings:  # a progress message reaches a listening client before the job is paid
                 await ctx.report_progress(0.0, None, f"Warning: {warning}.")
             created = await jobs.create(req)
             return await respond_created(jobs, ctx, created, wait_seconds, state, warnings)
+
+    @mcp.tool(
+        # Idempotent: the same video and name come back from the record, nothing sent again.
+        annotations=_hints(idempotent=True),
+        description="""Make a character (a figure that looks the same in every clip naming it) from a short video
+of it; no real people. Then generate_video(characters=[id]).""",
+    )
+    async def create_character(
+        name: Annotated[str, Field(description="1-80 characters.")],
+        video: Annotated[str, Field(description="As generate_video's image.")],
+        ctx: Context,
+    ) -> CallToolResult:
+        state = app_state(ctx)
+        with tool_errors(state):
+            made = await state.require_jobs().create_character(name, video)
+            assert made.id is not None  # the shared client refuses an answer without one
+            return render(CharacterResult(
+                id=made.id, name=made.name or name.strip(), created_at=made.created_at, reused=made.reused,
+                hint=(("Made before from the same video and name: nothing was sent. " if made.reused else "Made. ")
+                      + f"Use it with generate_video(characters=[\"{made.id}\"]) (at most "
+                        f"{MAX_CHARACTERS_PER_VIDEO} per clip); say the name, {made.name or name.strip()}, in the "
+                        "prompt."),
+            ))
 
     @mcp.tool(
         annotations=_hints(read_only=True),
