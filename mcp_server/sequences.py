@@ -69,7 +69,7 @@ SHOT_TEXTS = {
     "model": "",
     "start": "{image: as generate_video's} or {continue|remix|extend: shot id}",
     "join_after": "cut or {crossfade_ms: N}",
-    "characters": "<=2 names from characters",
+    "characters": "<=2 names",
 }
 
 
@@ -342,17 +342,17 @@ def sequence_tools(provider: Provider, settings: Settings) -> list[Tool]:
     simulated = " (simulator: free)" if provider.name == "local" else ""
     shots_param = Annotated[list[dict[str, Any]], WithJsonSchema(
         {"type": "array", "items": shot_items_schema()}), Field(description="In film order.")]
-    id_param = Annotated[str, Field(pattern=SEQUENCE_ID_PATTERN, description="From generate_sequence.")]
-    characters_param = Annotated[dict[str, str], Field(description="Name -> id from create_character.")]
+    # The id generate_sequence returned; its shape is checked, not published (the model copies it, never makes one).
+    id_param = Annotated[str, Field(pattern=SEQUENCE_ID_PATTERN), WithJsonSchema({"type": "string"})]
+    characters_param = Annotated[dict[str, str], Field(description="Name -> character id.")]
 
     @mcp.tool(
         # Idempotent: the same shots are the same sequence. A repeat while it runs or after it is done changes
         # nothing; a repeat after a failure only makes what is missing, converging on the same one film.
         annotations=_hints(idempotent=True),
-        description=f"""One film from many shots, joined with sound, plus a contact sheet. PAID{simulated}: all
-shots, checked whole by the guard before anything is sent. Returns sequence_id; poll get_sequence_status. The same
-shots again continue a failed run, paying only what is missing. Shot forms, lengths, prices: the storyboard
-prompt.""",
+        description=f"""One film from shots joined with sound, plus a contact sheet. PAID{simulated}: the guard
+checks all shots first. Returns sequence_id; poll get_sequence_status. Repeating it continues a failed run, paying
+only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
     )
     async def generate_sequence(
         shots: shots_param,
@@ -383,8 +383,7 @@ prompt.""",
 
     @mcp.tool(
         annotations=_hints(read_only=True, open_world=False),
-        description="""Shots' states, video_ids, prices; when done, the film's path and the contact sheet image.
-Free.""",
+        description="""Shots' states, video_ids, prices; when done, the film's path and contact sheet image. Free.""",
     )
     async def get_sequence_status(sequence_id: id_param, ctx: Context) -> CallToolResult:
         state = app_state(ctx)
