@@ -134,12 +134,14 @@ class Jobs:
         """Make a character from a ``video`` argument read through the input guards, or the record's same one.
 
         The capability and the name are checked before the video is read (the shared client checks them again);
-        the same video and name on this service come back from the record with ``reused`` and nothing sent.
+        the same video and name on this service come back from the record with ``reused`` and nothing sent, also
+        when an agent fires the same call twice at once (the second waits for the first, then finds its record).
         """
         require_characters(self.provider)
         name = validate_character_name(name)
         clip, path = await load_video(video, self.settings, resolver=self.url_resolver, transport=self.url_transport)
-        return await self.client.create_character(name, path if path is not None else clip)
+        async with self._create_locks.hold(f"character:{name}:{clip.sha256}"):
+            return await self.client.create_character(name, path if path is not None else clip)
 
     def estimate(self, model: str, size: str, seconds: str | int) -> float:
         return estimate_cost(self.provider, model, size, seconds)

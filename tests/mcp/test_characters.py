@@ -4,6 +4,7 @@ reaches the agent as a readable tool error, and the ones that can be decided loc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 from dataclasses import replace
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from sora2_bridge.mcp_server.settings import Settings
 from sora2_bridge.shared import JobRecord, resolve_config
 from sora2_bridge.shared.config import data_dir
 
@@ -66,6 +68,15 @@ async def test_made_once_then_reused_without_a_second_upload(server, sim, mochi)
     assert row is not None and row.video_file == str(mochi)  # the record says which file it was made from
 
 
+async def test_two_calls_at_once_make_one_character(server, sim, mochi):
+    sim.faults.endpoints = ["character_create"]
+    sim.faults.latency_ms = 100  # the first upload is still on its way when the second call arrives
+    async with Client(server) as c:
+        both = await asyncio.gather(make(c, "Mochi", "mochi.mp4"), make(c, "Mochi", str(mochi)))
+    assert created(sim) == 1 and both[0]["id"] == both[1]["id"]
+    assert sorted(r["reused"] for r in both) == [False, True]
+
+
 async def test_a_video_from_a_data_url(server, sim, character_mp4):
     url = "data:video/mp4;base64," + base64.b64encode(character_mp4.read_bytes()).decode()
     async with Client(server) as c:
@@ -90,6 +101,12 @@ async def test_local_videos_are_refused_when_no_folder_is_allowed(make_server, s
     async with Client(make_server(replace(settings, input_dirs=()))) as c:
         msg = error(await c.call_tool("create_character", {"name": "Mochi", "video": str(mochi)}))
     assert "Local video paths are disabled" in msg and "SORA2_MCP_INPUT_DIRS" in msg and sent(sim) == {}
+
+
+def test_the_video_size_cap_comes_from_the_environment(tmp_path):
+    env = {"SORA2_MCP_MAX_VIDEO_MB": "2", "SORA2_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).max_video_bytes == 2 * 1024 * 1024
+    assert Settings.from_env({"SORA2_DATA_DIR": str(tmp_path)}).max_video_bytes == 50 * 1024 * 1024
 
 
 async def test_size_cap_and_unreadable_videos_are_refused_unsent(make_server, settings, sim, input_dir, mochi):
