@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import sys
 import traceback
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -82,6 +84,11 @@ def say(console: Console, message: str, *, style: str = "") -> None:
 def cell(value: object) -> Text:
     """A table cell holding ``value`` literally, on one line."""
     return Text(visible("" if value is None else value, one_line=True))
+
+
+def count(n: int, noun: str) -> str:
+    """``1 character``, ``2 characters``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def write_json(data: dict[str, Any]) -> None:
@@ -383,8 +390,7 @@ async def cmd_generate(args: argparse.Namespace) -> int:
         if not args.json:
             note = " (simulated: free)" if args.simulate else ""
             amount = describe_estimate(client.provider, req.model, req.size, cost)
-            n = len(req.characters)
-            cast = f", {n} character{'s' if n > 1 else ''}" if n else ""
+            cast = f", {count(len(req.characters), 'character')}" if req.characters else ""
             say(err, f"Estimated cost: {amount}{note} - {req.model}, {req.size}, {req.seconds}s{cast} "
                 f"on {client.config.provider}")
         video = await client.create_from_request(req)
@@ -616,6 +622,40 @@ def _storyboard_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dry-run", action="store_true", help="print the plan, the order and the prices; send nothing")
 
 
+@dataclass(frozen=True)
+class CharacterState:
+    """What a storyboard run would do for one character, read from the record: ``given`` (an id in the
+    storyboard), ``reused`` (made before from the same video and name on this service) or ``to make``."""
+
+    state: str
+    character_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "character_id": self.character_id}
+
+
+def character_states(plan: Any, record: JobRecord) -> dict[str, CharacterState]:
+    """Each planned character's state before a run, from the record alone (the run's client decides the same way:
+    the same name and video bytes on the same service are answered from the record). A character made from a
+    shot's clip can only be found once that clip is on disk; until then it is to make."""
+    from .shared.storyboard import storyboard_status
+
+    shots = {s.id: s for s in storyboard_status(plan, record)} if plan.characters else {}
+    states: dict[str, CharacterState] = {}
+    for c in plan.characters:
+        if c.source == "id":
+            states[c.name] = CharacterState("given", c.ref)
+            continue
+        digest = c.video.sha256 if c.video is not None else None
+        clip = shots[c.ref] if c.source == "shot" else None
+        if clip is not None and clip.state == "done" and clip.file:
+            with contextlib.suppress(OSError):  # gone since the status was read: it is made again, like the clip
+                digest = hashlib.sha256(Path(clip.file).read_bytes()).hexdigest()
+        row = record.find_character(plan.provider.name, plan.base_url, c.name, digest) if digest else None
+        states[c.name] = CharacterState("reused", row.id) if row else CharacterState("to make")
+    return states
+
+
 async def cmd_storyboard(args: argparse.Namespace) -> int:
     """``sora2 storyboard FILE``: plan, check the budget, run every shot with one progress line each, join.
 
@@ -634,11 +674,22 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
     sb = load_storyboard(path)
     provider = args.provider or ("local" if args.simulate else sb.defaults.provider)
 
-    def plan_for(provider_name: str, base_url: str) -> Any:
-        return plan_storyboard(sb, provider_name, base_url=base_url, base_dir=path.parent, film=args.output)
+    def plan_for(spec: Provider, base_url: str) -> Any:
+        # The table with the config file's switches, so a provider whose characters the user turned on plans them.
+        return plan_storyboard(sb, spec, base_url=base_url, base_dir=path.parent, film=args.output)
 
-    def show_plan(plan: Any) -> None:
-        table = Table("#", "shot", "start", "model", "seconds", "join after", "price")
+    def show_plan(plan: Any, cast: dict[str, CharacterState]) -> None:
+        if plan.characters:  # ids first and whole, as in every table of ids (see job_table)
+            origin = {"video": lambda c: Path(c.ref).name, "shot": lambda c: f"shot {c.ref}", "id": lambda c: "id"}
+            out.print(job_table(
+                (_ID_COLUMN, "name", "from", "state", "price"),
+                [(cast[c.name].character_id, c.name, origin[c.source](c), cast[c.name].state,
+                  usd(c.cost_usd) if cast[c.name].state == "to make" else "") for c in plan.characters],
+                out.width,
+            ))
+        named = any(s.characters for s in plan.shots)
+        table = Table("#", "shot", "start", "model", "seconds", *(["characters"] if named else []), "join after",
+                      "price")
         for n, shot_id in enumerate(plan.order, 1):
             s = plan.shot(shot_id)
             start = s.kind if s.source is None else f"{s.kind} {s.source}"
@@ -647,11 +698,13 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
             if not s.in_film:
                 start += " (inside its extension)"
             seconds = f"+{s.added_seconds}" if s.added_seconds else str(s.seconds)
-            table.add_row(*map(cell, (n, s.id, start, s.model, seconds, describe_join(s.join_after),
-                                      usd(s.cost_usd))))
+            table.add_row(*map(cell, (n, s.id, start, s.model, seconds, *([", ".join(s.characters)] if named else []),
+                                      describe_join(s.join_after), usd(s.cost_usd))))
         out.print(table)
-        say(out, f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots on {plan.provider.name}; film of "
-                 f"{len(plan.film_shots)} shots: {plan.film}")
+        made = sum(1 for state in cast.values() if state.state == "to make")
+        characters = f" and {count(made, 'character')} to make" if plan.characters else ""
+        say(out, f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots{characters} on {plan.provider.name}; "
+                 f"film of {len(plan.film_shots)} shots: {plan.film}")
 
     if status_only or args.dry_run:
         # The key is never used here: it only lets the provider's base URL resolve without one. With --simulate
@@ -660,15 +713,18 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
 
         base_url = SIMULATE_BASE_URL if args.simulate and not args.base_url else args.base_url
         config = resolve_config(provider, base_url, api_key="not-needed-offline")
-        plan = plan_for(config.provider, config.base_url)
+        plan = plan_for(config.provider_spec, config.base_url)
+        record = local_record()
         if args.dry_run and not status_only:
             plan.check_budget(args.max_usd)
+            cast = character_states(plan, record)
             if args.json:
-                write_json({**plan.as_dict(), "sent": False})
+                write_json({**plan.as_dict(), "characters": [{**c.as_dict(), **cast[c.name].as_dict()}
+                                                             for c in plan.characters], "sent": False})
             else:
-                show_plan(plan)
+                show_plan(plan, cast)
             return 0
-        states = storyboard_status(plan, local_record())
+        states = storyboard_status(plan, record)
         left = round(sum(s.cost_usd for s in states if s.state != "done"), 4)
         done = sum(1 for s in states if s.state == "done")
         if args.json:
@@ -686,7 +742,7 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
 
     args.provider = provider if not args.simulate else args.provider  # the storyboard's own provider, unless chosen
     async with open_client(args) as client:
-        plan = plan_for(client.config.provider, client.config.base_url)
+        plan = plan_for(client.provider, client.config.base_url)
         plan.check_budget(args.max_usd)
         check_output(plan.film, overwrite=True)
         for warning in plan.warnings:  # before anything is paid, also with --json
@@ -713,7 +769,11 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
                 on_event = draw
             result = await run_storyboard(client, plan, out_dir=shots_dir, on_event=on_event)
     reused = sum(1 for s in result.shots if s.reused)
-    _emit(args, result.as_dict(), f"Saved {result.film} ({len(result.shots)} shots, {reused} reused; "
+    cast = ""
+    if result.characters:
+        kept = sum(1 for c in result.characters if c.reused)
+        cast = f"; {count(len(result.characters), 'character')}, {kept} reused"
+    _emit(args, result.as_dict(), f"Saved {result.film} ({len(result.shots)} shots, {reused} reused{cast}; "
           f"spent {usd(result.spent_usd)}) and the contact sheet {result.contact_sheet}")
     return 0
 

@@ -4,6 +4,7 @@ made once, reused from the record, named in clips, and refused before anything i
 from __future__ import annotations
 
 import io
+import re
 import json
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,62 @@ def test_list_reads_the_record_whatever_the_provider(make):
     cid = make("Mochi")
     rc, stdout, _ = run("--provider", "cometapi", "character", "list")
     assert rc == 0 and cid in stdout
+
+
+# ---------------------------------------------------------------------------------------------- storyboards
+STORYBOARD = """
+defaults: {size: 1280x720, seconds: 4}
+characters:
+  - {name: Mochi, video: mochi.mp4}
+shots:
+  - id: garden
+    prompt: A small cat walks into a sunny garden
+    characters: [Mochi]
+  - id: nap
+    prompt: The cat falls asleep under a rose bush
+    start: {continue: garden}
+    characters: [Mochi]
+"""
+
+
+@pytest.fixture
+def storyboard(tmp_path, character_mp4) -> Path:
+    (tmp_path / "mochi.mp4").write_bytes(character_mp4.read_bytes())
+    path = tmp_path / "cat.yaml"
+    path.write_text(STORYBOARD)
+    return path
+
+
+def test_a_storyboard_plans_makes_and_then_reuses_its_character(sim, base, storyboard, tmp_path):
+    film = str(tmp_path / "cat.mp4")
+    rc, stdout, stderr = run(*base, "storyboard", str(storyboard), "--dry-run", "-o", film, width=200)
+    assert rc == 0, stderr
+    assert re.search(r"│\s+│ Mochi │ mochi\.mp4 │ to make │ \$0\.00 │", stdout), stdout  # no id yet
+    assert re.search(r"│ 2 │ nap\s+│ continue garden │ sora-2 │ 4\s+│ Mochi\s+│", stdout), stdout
+    assert "for 2 shots and 1 character to make on local" in stdout
+    assert requests(sim) == {}  # a dry run sends nothing
+
+    rc, stdout, stderr = run(*base, "--json", "storyboard", str(storyboard), "-o", film)
+    assert rc == 0, stderr
+    result = one_json(stdout)
+    [made] = result["characters"]
+    assert (made["name"], made["status"], made["reused"]) == ("Mochi", "done", False)
+    assert [job.characters for job in sim.state.jobs.values()] == [["Mochi"], ["Mochi"]]
+
+    rc, stdout, _ = run(*base, "--json", "storyboard", str(storyboard), "--dry-run", "-o", film)
+    [planned] = one_json(stdout)["characters"]
+    assert rc == 0 and (planned["state"], planned["character_id"], planned["source"]) == ("reused", made["id"], "video")
+    rc, stdout, _ = run(*base, "storyboard", str(storyboard), "-o", film)
+    assert rc == 0 and "(2 shots, 2 reused; 1 character, 1 reused; spent $0.00)" in stdout
+    assert requests(sim)["character_create"] == 1
+
+
+def test_a_storyboard_plans_characters_where_the_config_switch_turns_them_on(storyboard, tmp_path, monkeypatch):
+    rc, _, stderr = run("--provider", "cometapi", "storyboard", str(storyboard), "--dry-run")
+    assert rc == 2 and "cometapi does not offer characters" in stderr and "characters = true" in stderr
+    config = tmp_path / "config.toml"
+    config.write_text("[providers.cometapi]\ncharacters = true\n")
+    monkeypatch.setenv("SORA2_CONFIG", str(config))
+    rc, stdout, stderr = run("--provider", "cometapi", "--json", "storyboard", str(storyboard), "--dry-run")
+    assert rc == 0, stderr
+    assert [c["state"] for c in one_json(stdout)["characters"]] == ["to make"]
