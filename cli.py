@@ -680,10 +680,12 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
 
     def show_plan(plan: Any, cast: dict[str, CharacterState]) -> None:
         if plan.characters:  # ids first and whole, as in every table of ids (see job_table)
-            origin = {"video": lambda c: Path(c.ref).name, "shot": lambda c: f"shot {c.ref}", "id": lambda c: "id"}
+            def origin(c: Any) -> str:
+                return Path(c.ref).name if c.source == "video" else f"shot {c.ref}" if c.source == "shot" else "id"
+
             out.print(job_table(
                 (_ID_COLUMN, "name", "from", "state", "price"),
-                [(cast[c.name].character_id, c.name, origin[c.source](c), cast[c.name].state,
+                [(cast[c.name].character_id, c.name, origin(c), cast[c.name].state,
                   usd(c.cost_usd) if cast[c.name].state == "to make" else "") for c in plan.characters],
                 out.width,
             ))
