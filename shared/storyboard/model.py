@@ -18,12 +18,14 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..characters import MAX_CHARACTERS_PER_VIDEO, validate_character_name
 from ..errors import InvalidInputError
 
 SHOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_CROSSFADE_MS = 2000
 MAX_SHOTS = 100
 START_KINDS = ("image", "continue", "remix", "extend")
+CHARACTER_SOURCES = ("video", "shot", "id")
 
 
 class _Strict(BaseModel):
@@ -69,6 +71,38 @@ class Start(_Strict):
         return self.value(self.kind)  # type: ignore[return-value]
 
 
+class CharacterEntry(_Strict):
+    """A character the shots refer to by name: made from a video file or from a shot's clip, or one made before.
+
+    A name without a source is one the front end supplies (the MCP ``characters`` argument, the ComfyUI node's
+    character inputs); planning refuses it if none does.
+    """
+
+    name: str = Field(description="how shots refer to it, and the name the service gets (1 to 80 characters)")
+    video: str | None = Field(None, description="make it from this video file (relative to the storyboard file)")
+    shot: str | None = Field(None, description="make it from the clip of this shot of the storyboard")
+    id: str | None = Field(None, description="a character made before (e.g. `sora2 character create`)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        try:
+            return validate_character_name(v)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CharacterEntry:
+        given = [k for k in CHARACTER_SOURCES if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of {', '.join(CHARACTER_SOURCES)}, not {' and '.join(given)}")
+        return self
+
+    @property
+    def source(self) -> str | None:
+        return next((k for k in CHARACTER_SOURCES if getattr(self, k) is not None), None)
+
+
 class Shot(_Strict):
     """One clip of the film.
 
@@ -82,6 +116,11 @@ class Shot(_Strict):
     model: str | None = Field(None, description="model for this shot; default: defaults.model")
     start: Start | None = Field(None, description="how the shot begins; none = text to video")
     join_after: Join = Field("cut", description="the transition to the next shot: cut or {crossfade_ms: N}")
+    characters: list[str] = Field(
+        default_factory=list, max_length=MAX_CHARACTERS_PER_VIDEO,
+        description="names from the storyboard's characters that appear in this shot (at most 2; not on a remix or "
+                    "an extension)",
+    )
 
     @field_validator("seconds", mode="before")
     @classmethod
@@ -112,6 +151,9 @@ class Storyboard(_Strict):
     version: Literal[1] = 1
     title: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
+    characters: list[CharacterEntry] = Field(
+        default_factory=list, description="the figures that keep their look from shot to shot, by name"
+    )
     shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
     output: Output = Field(default_factory=Output)
 
@@ -133,10 +175,44 @@ class Storyboard(_Strict):
                 close = difflib.get_close_matches(ref, ids, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; the shots are {', '.join(ids)}"
                 raise _ShotError(shot.id, f"start.{shot.start.kind}", f"no shot {ref!r}{hint}")
+        self._check_characters(ids)
         return self
+
+    def _check_characters(self, ids: list[str]) -> None:
+        """Names unique, a ``shot`` source that exists, no characters where the API takes none, none named twice
+        in a shot. Whether each name a shot uses is known, and has a source, is the plan's to say: a front end may
+        supply characters by name."""
+        declared: list[str] = []
+        for entry in self.characters:
+            if entry.name in declared:
+                raise _FieldError("characters", f"two characters are called {entry.name!r}; names must be unique")
+            declared.append(entry.name)
+            if entry.shot is not None and entry.shot not in ids:
+                close = difflib.get_close_matches(entry.shot, ids, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; the shots are {', '.join(ids)}"
+                raise _FieldError(f"characters.{entry.name}.shot", f"no shot {entry.shot!r}{hint}")
+        for shot in self.shots:
+            if shot.characters and shot.start is not None and shot.start.kind in ("remix", "extend"):
+                what = "a remix" if shot.start.kind == "remix" else "an extension"
+                raise _ShotError(shot.id, "characters", f"{what} cannot name characters (the service takes them only "
+                                 "when a clip is created); remove them or start the shot otherwise")
+            for name in shot.characters:
+                if shot.characters.count(name) > 1:
+                    raise _ShotError(shot.id, "characters", f"{name!r} is named twice; name it once")
+
+    def character(self, name: str) -> CharacterEntry | None:
+        return next((c for c in self.characters if c.name == name), None)
 
     def shot(self, shot_id: str) -> Shot:
         return next(s for s in self.shots if s.id == shot_id)
+
+
+class _FieldError(ValueError):
+    """A refusal about one storyboard field outside the shots (``characters.Mochi.shot``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
 
 
 class _ShotError(ValueError):
@@ -201,6 +277,8 @@ def _readable(exc: ValidationError, data: dict[str, Any]) -> InvalidInputError:
     ctx_error = (error.get("ctx") or {}).get("error")
     if isinstance(ctx_error, _ShotError):
         return shot_error(ctx_error.shot_id, ctx_error.field, ctx_error.message)
+    if isinstance(ctx_error, _FieldError):
+        return InvalidInputError(f'storyboard field "{ctx_error.field}": {ctx_error.message}', param=ctx_error.field)
     loc = list(error["loc"])
     message = _message(error, loc)
     if len(loc) >= 2 and loc[0] == "shots" and isinstance(loc[1], int):
@@ -227,6 +305,9 @@ def _message(error: Mapping[str, Any], loc: list[Any]) -> str:
         return f"unknown key {key!r}; {hint}"
     if error["type"] == "missing":
         return "is required"
+    if error["type"] == "too_long":
+        ctx = error.get("ctx") or {}
+        return f"takes at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
     if loc and _is_union_tag(loc[-1]):
         return f"must be 'cut' or {{crossfade_ms: N}} with N from 1 to {MAX_CROSSFADE_MS}"
     return str(error["msg"]).removeprefix("Value error, ")

@@ -10,6 +10,7 @@ the keys of that shot and of the shots made from it, and of no other.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -18,12 +19,13 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from ..characters import CharacterVideo, load_character_video, require_characters, validate_character_ids
 from ..errors import InvalidInputError
 from ..media import fit_reference, load_image_file
 from ..models import ImageInput, validate_model, validate_prompt, validate_seconds, validate_size
 from ..pricing import estimate_cost, format_usd, price_note
 from ..providers import Provider, get_provider
-from .model import Crossfade, Join, Storyboard, shot_error
+from .model import CharacterEntry, Crossfade, Join, Storyboard, shot_error
 
 KEY_VERSION = 1
 """Part of every shot key: bump it only if what a key means changes (old records then stop matching)."""
@@ -49,6 +51,7 @@ class PlannedShot:
     warnings: tuple[str, ...] = ()
     join_after: Join = "cut"
     in_film: bool = True  # False for a shot that an extension contains whole
+    characters: tuple[str, ...] = ()  # names of the planned characters it names
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,8 +59,25 @@ class PlannedShot:
             "seconds": self.seconds, "added_seconds": self.added_seconds, "source": self.source,
             "image": self.image_path, "cost_usd": self.cost_usd, "key": self.key, "in_film": self.in_film,
             "join_after": self.join_after if isinstance(self.join_after, str) else self.join_after.model_dump(),
-            "warnings": list(self.warnings),
+            "characters": list(self.characters), "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True)
+class PlannedCharacter:
+    """A character the shots need, and how it comes to be: ``source`` is ``video`` (a file, read and checked
+    now), ``shot`` (that shot's clip, once made) or ``id`` (made before: nothing to do)."""
+
+    name: str
+    source: str
+    ref: str  # the video path, the shot id or the character id
+    key: str
+    cost_usd: float
+    video: CharacterVideo | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "ref": self.ref, "key": self.key,
+                "cost_usd": self.cost_usd}
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,8 @@ class Plan:
     order: tuple[str, ...]  # a dependency order: every shot after the shot it needs
     film: Path
     contact_sheet: Path
+    characters: tuple[PlannedCharacter, ...] = ()  # the ones some shot names, each before the shots using it
+    unused_characters: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -81,7 +103,7 @@ class Plan:
 
     @property
     def total_usd(self) -> float:
-        return round(sum(s.cost_usd for s in self.shots), 4)
+        return round(sum(s.cost_usd for s in self.shots) + sum(c.cost_usd for c in self.characters), 4)
 
     @property
     def film_shots(self) -> tuple[PlannedShot, ...]:
@@ -92,10 +114,14 @@ class Plan:
         """What every front end says before the first request: each shot's image notes and guessed prices."""
         notes = [(s.id, w) for s in self.shots for w in s.warnings]
         notes += [(s.id, n) for s in self.shots if (n := price_note(self.provider, s.model, s.size))]
-        return [f'shot "{shot_id}": {w}' for shot_id, w in notes]
+        unused = [f'character "{name}": no shot names it, so it is not made' for name in self.unused_characters]
+        return [f'shot "{shot_id}": {w}' for shot_id, w in notes] + unused
 
     def shot(self, shot_id: str) -> PlannedShot:
         return next(s for s in self.shots if s.id == shot_id)
+
+    def character(self, name: str) -> PlannedCharacter:
+        return next(c for c in self.characters if c.name == name)
 
     def dependents(self, shot_id: str) -> list[str]:
         """Every shot made, directly or not, from ``shot_id`` (what a failure of it stops)."""
@@ -125,6 +151,7 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "provider": self.provider.name, "order": list(self.order),
+            "characters": [c.as_dict() for c in self.characters],
             "shots": [s.as_dict() for s in self.shots], "total_usd": self.total_usd,
             "film": str(self.film), "contact_sheet": str(self.contact_sheet), "warnings": self.warnings,
         }
@@ -138,6 +165,7 @@ def plan_storyboard(
     base_dir: str | Path = ".",
     film: str | Path | None = None,
     images: Mapping[str, ImageInput | bytes] | None = None,
+    characters: Mapping[str, str] | None = None,
 ) -> Plan:
     """Check every shot against ``provider`` and work out the order, the prices and the record keys.
 
@@ -145,8 +173,9 @@ def plan_storyboard(
     is never taken for a job on another. Image paths and the output are relative to ``base_dir`` (the folder of
     the storyboard file); ``film`` overrides ``output.film``. ``images`` gives first frames by shot id that do not
     come from a file (the ComfyUI node's IMAGE input, an image an agent sent): such a shot must start from
-    nothing or from an image, which it replaces. Raises InvalidInputError naming the shot and the field; sends
-    nothing.
+    nothing or from an image, which it replaces. ``characters`` gives character ids by name that come from the
+    front end (the MCP argument, the node's inputs): each replaces the storyboard's entry of that name, or adds
+    one. Raises InvalidInputError naming the shot and the field; sends nothing.
     """
     images = dict(images or {})
     for shot_id in images:
@@ -160,7 +189,9 @@ def plan_storyboard(
     spec = get_provider(provider) if isinstance(provider, str) else provider
     url = (base_url or spec.base_url or "").rstrip("/")
     base = Path(base_dir).expanduser()
-    order = _order(sb)
+    entries = _character_entries(sb, spec, characters or {})
+    steps = _order(sb, entries)
+    order = [ref for kind, ref in steps if kind == "shot"]
     d = sb.defaults
     default_model = d.model or spec.default_model
     try:
@@ -168,40 +199,117 @@ def plan_storyboard(
     except InvalidInputError as exc:
         raise InvalidInputError(f'storyboard field "defaults.size": {exc}', param="defaults.size") from None
     planned: dict[str, PlannedShot] = {}
+    cast: dict[str, PlannedCharacter] = {}
     extended = {s.start.ref for s in sb.shots if s.start is not None and s.start.kind == "extend"}
-    for shot_id in order:
-        shot = sb.shot(shot_id)
-        planned[shot_id] = _plan_shot(shot, sb.shots.index(shot), spec, url, base, default_model, size,
-                                      d.seconds, planned, in_film=shot_id not in extended, image=images.get(shot_id))
+    for kind, ref in steps:
+        if kind == "character":
+            cast[ref] = _plan_character(entries[ref], spec, url, base, planned)
+            continue
+        shot = sb.shot(ref)
+        planned[ref] = _plan_shot(shot, sb.shots.index(shot), spec, url, base, default_model, size, d.seconds,
+                                  planned, in_film=ref not in extended, image=images.get(ref), cast=cast)
     film_path = Path(film).expanduser() if film is not None else base / sb.output.film
     # A film placed elsewhere (-o) takes its contact sheet along, named after it: never written back beside the
     # storyboard file, where it could replace a picture the user keeps there.
     named = sb.output.contact_sheet and film is None
     sheet = base / sb.output.contact_sheet if named else film_path.with_suffix(".png")
+    used = {name for s in sb.shots for name in s.characters}
     return Plan(sb, spec, url, tuple(planned[s.id] for s in sb.shots), tuple(order), film_path.absolute(),
-                sheet.absolute())
+                sheet.absolute(), characters=tuple(cast.values()),
+                unused_characters=tuple(name for name in entries if name not in used))
 
 
-def _order(sb: Storyboard) -> list[str]:
-    """Shots in an order where each comes after the shot it starts from; a cycle is refused, naming it."""
-    graph = {s.id: ({s.start.ref} if s.start is not None and s.start.kind != "image" else set()) for s in sb.shots}
-    sorter = TopologicalSorter(graph)
+Step = tuple[str, str]  # ("shot", id) or ("character", name): shots and characters may share a name
+
+
+def _order(sb: Storyboard, entries: Mapping[str, CharacterEntry]) -> list[Step]:
+    """Shots and the characters they name, each after what it needs: a shot after the shot it starts from and
+    its characters, a character after the shot it is made from. A cycle is refused, naming it."""
+    used = {name for s in sb.shots for name in s.characters}
+    graph: dict[Step, set[Step]] = {}
+    for s in sb.shots:
+        needs = {("shot", s.start.ref)} if s.start is not None and s.start.kind != "image" else set()
+        graph[("shot", s.id)] = needs | {("character", name) for name in s.characters}
+    for name in used:
+        entry = entries[name]
+        graph[("character", name)] = {("shot", entry.shot)} if entry.shot is not None else set()
     try:
-        return list(sorter.static_order())
+        return list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         cycle = exc.args[1]
-        path = " -> ".join(f'"{c}"' for c in reversed(cycle))
-        first = sb.shot(cycle[0])
+        path = " -> ".join(f'"{ref}"' if kind == "shot" else f'character "{ref}"' for kind, ref in reversed(cycle))
+        kind, ref = next(step for step in cycle if step[0] == "shot")
+        first = sb.shot(ref)
+        if any(k == "character" for k, _ in cycle):
+            raise shot_error(first.id, "characters", f"the shots and characters form a cycle ({path}); a character "
+                             "cannot be made from a shot that needs it")
         raise shot_error(first.id, f"start.{first.start.kind}",  # type: ignore[union-attr]
                          f"the starts form a cycle ({path}); one of these shots must start from nothing or an image")
+
+
+def _character_entries(sb: Storyboard, spec: Provider, given: Mapping[str, str]) -> dict[str, CharacterEntry]:
+    """Every character by name, with the front end's ids in place; each name a shot uses must have a source."""
+    entries = {c.name: c for c in sb.characters}
+    for name, cid in given.items():
+        try:
+            clean = validate_character_ids(spec, [cid])[0]
+        except InvalidInputError as exc:
+            raise InvalidInputError(f'character "{name}": {exc}', param="characters") from None
+        entries[name] = CharacterEntry(name=name, id=clean)
+    used = [name for s in sb.shots for name in s.characters]
+    if used:
+        try:
+            require_characters(spec)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f'storyboard field "characters": {exc}', param="characters") from None
+    for shot in sb.shots:
+        for name in shot.characters:
+            if name not in entries:
+                close = difflib.get_close_matches(name, list(entries), n=1)
+                hint = (f"did you mean {close[0]!r}?" if close else
+                        "declare it under characters (with a video, a shot or an id)"
+                        + (f"; the characters are {', '.join(entries)}" if entries else ""))
+                raise shot_error(shot.id, "characters", f"no character {name!r}; {hint}")
+            if entries[name].source is None:
+                raise InvalidInputError(
+                    f'storyboard field "characters.{name}": give video, shot or id (or pass the character from the '
+                    "front end: the MCP characters argument, the ComfyUI node's character inputs)",
+                    param=f"characters.{name}",
+                )
+    return entries
+
+
+def _plan_character(entry: CharacterEntry, spec: Provider, url: str, base: Path,
+                    planned: dict[str, PlannedShot]) -> PlannedCharacter:
+    """How one character comes to be, its key (what decides it: name and video, or name and source shot) and
+    its price; a video file is read and checked now, before anything is sent."""
+    name = entry.name
+    if entry.id is not None:
+        return PlannedCharacter(name, "id", entry.id, _key(spec, url, "character", None, name, "id", entry.id), 0.0)
+    price = spec.character_price_usd
+    if entry.shot is not None:
+        source = planned[entry.shot]
+        return PlannedCharacter(name, "shot", entry.shot, _key(spec, url, "character", source.key, name, "shot"),
+                                price)
+    path = base / str(entry.video)
+    try:
+        video = load_character_video(path)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f'storyboard field "characters.{name}.video": {exc}',
+                                param=f"characters.{name}.video") from None
+    return PlannedCharacter(name, "video", str(path), _key(spec, url, "character", None, name, "video", video.sha256),
+                            price, video)
 
 
 def _plan_shot(
     shot: Any, index: int, spec: Provider, url: str, base: Path, default_model: str, size: str, default_seconds: int,
     planned: dict[str, PlannedShot], *, in_film: bool, image: ImageInput | bytes | None = None,
+    cast: Mapping[str, PlannedCharacter],
 ) -> PlannedShot:
     kind = "create" if shot.start is None or shot.start.kind == "image" else shot.start.kind
     source = planned[shot.start.ref] if kind != "create" else None
+    # What the characters add to the key: only when there are some, so the keys of other shots stay as they were.
+    cast_keys: tuple[Any, ...] = (["characters", [cast[n].key for n in shot.characters]],) if shot.characters else ()
 
     def check(field_name: str, fn: Any, *args: Any) -> Any:
         try:
@@ -210,7 +318,8 @@ def _plan_shot(
             raise shot_error(shot.id, field_name, str(exc)) from None
 
     check("prompt", validate_prompt, shot.prompt)
-    common = dict(id=shot.id, index=index, prompt=shot.prompt, join_after=shot.join_after, in_film=in_film)
+    common = dict(id=shot.id, index=index, prompt=shot.prompt, join_after=shot.join_after, in_film=in_film,
+                  characters=tuple(shot.characters))
     if kind == "remix":
         for name in ("seconds", "model"):
             if getattr(shot, name) is not None:
@@ -237,7 +346,7 @@ def _plan_shot(
     cost = estimate_cost(spec, model, size, seconds)
     if kind == "continue":
         assert source is not None
-        key = _key(spec, url, "continue", source.key, shot.prompt, model, size, seconds)
+        key = _key(spec, url, "continue", source.key, shot.prompt, model, size, seconds, *cast_keys)
         return PlannedShot(kind=kind, model=model, size=size, seconds=seconds, cost_usd=cost, key=key,
                            source=source.id, **common)
     image_path, warnings = None, ()
@@ -248,7 +357,7 @@ def _plan_shot(
         fitted = check("start.image", fit_reference, image, size)
         image, warnings = fitted.image, tuple(fitted.warnings)
     image_sha = hashlib.sha256(image.data).hexdigest() if image is not None else None
-    key = _key(spec, url, "create", None, shot.prompt, model, size, seconds, image_sha)
+    key = _key(spec, url, "create", None, shot.prompt, model, size, seconds, image_sha, *cast_keys)
     return PlannedShot(kind=kind, model=model, size=size, seconds=seconds, cost_usd=cost, key=key, image=image,
                        image_path=image_path, warnings=warnings, **common)
 

@@ -5,11 +5,15 @@ A shot's life: wait for its source (continue, remix, extend) -> look its key up 
 finished clip (no request), or wait for the job still running, or create one -> wait -> download. A shot that
 fails stops the shots made from it; shots that do not depend on it run to the end, so a rerun pays only for
 what is missing. The run is recorded (``JobRecord.storyboard_runs``) with what each shot became.
+
+Characters are made once, before the first shot that names them (after their source shot, for one made from a
+clip); the client answers a character made before from the record, so a rerun sends nothing for them either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +25,15 @@ from PIL import Image
 from ..client import AsyncSoraClient
 from ..errors import CancelledError, ExpiredError, InvalidInputError, JobFailedError, NotFoundError, Sora2Error
 from ..locks import KeyedLocks
+from ..characters import load_character_video
 from ..media import fit_pil_image
 from ..models import ImageInput, Video
 from ..progress import ProgressEvent
 from ..video import VideoError, last_frame
 from .film import contact_sheet, join_film
-from .plan import Plan, PlannedShot
+from .plan import Plan, PlannedCharacter, PlannedShot
 
+log = logging.getLogger("sora2_bridge")
 RUNNING = ("queued", "in_progress")
 # Two runs in one process (an MCP server asked twice, two ComfyUI nodes) wait for one job per key.
 _KEY_LOCKS = KeyedLocks()
@@ -71,6 +77,23 @@ class ShotResult:
 
 
 @dataclass
+class CharacterResult:
+    """What one character became in this run: ``done`` (made now, reused from the record, or given) or
+    ``failed`` (the shots that name it fail with it)."""
+
+    name: str
+    status: str = "pending"
+    character_id: str | None = None
+    reused: bool = False
+    cost_usd: float | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "id": self.character_id, "reused": self.reused,
+                "cost_usd": self.cost_usd, "error": self.error}
+
+
+@dataclass
 class StoryboardResult:
     storyboard_id: str
     run_id: str
@@ -79,11 +102,12 @@ class StoryboardResult:
     film: Path | None = None
     contact_sheet: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    characters: list[CharacterResult] = field(default_factory=list)
 
     @property
     def spent_usd(self) -> float:
-        """What this run paid for (reused shots cost nothing again)."""
-        return round(sum(s.cost_usd or 0.0 for s in self.shots), 4)
+        """What this run paid for (reused shots and characters cost nothing again)."""
+        return round(sum(s.cost_usd or 0.0 for s in self.shots) + sum(c.cost_usd or 0.0 for c in self.characters), 4)
 
     @property
     def ok(self) -> bool:
@@ -94,6 +118,7 @@ class StoryboardResult:
                 "film": str(self.film) if self.film else None,
                 "contact_sheet": str(self.contact_sheet) if self.contact_sheet else None,
                 "estimated_usd": self.estimated_usd, "spent_usd": self.spent_usd, "warnings": self.warnings,
+                "characters": [c.as_dict() for c in self.characters],
                 "shots": [s.as_dict() for s in self.shots]}
 
 
@@ -152,7 +177,7 @@ async def run_storyboard(
     emit = on_event or (lambda ev: None)
     runner = _Runner(client, plan, out, emit, should_cancel)
     result = StoryboardResult(plan.id, uuid.uuid4().hex, [runner.results[s.id] for s in plan.shots],
-                              plan.total_usd, warnings=plan.warnings)
+                              plan.total_usd, warnings=plan.warnings, characters=list(runner.cast.values()))
     record = client.record
     if record is not None:
         record.start_storyboard_run(result.run_id, plan.id, plan.as_dict())
@@ -184,15 +209,52 @@ class _Runner:
                  should_cancel: Callable[[], bool] | None) -> None:
         self.client, self.plan, self.out, self.emit, self.should_cancel = client, plan, out, emit, should_cancel
         self.results = {s.id: ShotResult(s.id) for s in plan.shots}
+        self.cast = {c.name: CharacterResult(c.name) for c in plan.characters}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._character_tasks: dict[str, asyncio.Task[None]] = {}
 
     def task(self, shot_id: str) -> asyncio.Task[None]:
         if shot_id not in self._tasks:
             self._tasks[shot_id] = asyncio.ensure_future(self._shot(self.plan.shot(shot_id)))
         return self._tasks[shot_id]
 
+    def character_task(self, name: str) -> asyncio.Task[None]:
+        if name not in self._character_tasks:
+            self._character_tasks[name] = asyncio.ensure_future(self._character(self.plan.character(name)))
+        return self._character_tasks[name]
+
+    async def _character(self, planned: PlannedCharacter) -> None:
+        """Make one character (after its source shot, if it has one), or take it from the record or the plan."""
+        res = self.cast[planned.name]
+        if planned.source == "id":
+            res.status, res.character_id, res.cost_usd = "done", planned.ref, 0.0
+            return
+        try:
+            video = planned.video
+            if planned.source == "shot":
+                await self.task(planned.ref)
+                source = self.results[planned.ref]
+                if source.status != "done" or source.file is None:
+                    raise _CharacterFailed(f'its source shot "{planned.ref}" {source.status}')
+                video = await asyncio.to_thread(load_character_video, source.file)
+            made = await self.client.create_character(planned.name, video)  # type: ignore[arg-type]
+            res.status, res.character_id, res.reused = "done", made.id, made.reused
+            res.cost_usd = 0.0 if made.reused else planned.cost_usd
+            log.info('character "%s": %s %s', planned.name, "reused" if made.reused else "made", made.id)
+        except (_CharacterFailed, Sora2Error, VideoError, OSError) as exc:
+            res.status, res.error = "failed", str(exc)
+            log.warning('character "%s" could not be made: %s', planned.name, exc)
+
     async def _shot(self, shot: PlannedShot) -> None:
         res = self.results[shot.id]
+        if shot.characters:
+            await asyncio.gather(*(self.character_task(name) for name in shot.characters))
+            failed = [self.cast[n] for n in shot.characters if self.cast[n].status != "done"]
+            if failed:
+                res.status = "failed"
+                res.error = "; ".join(f'its character "{c.name}" could not be made: {c.error}' for c in failed)
+                self.emit(ShotEvent(shot.id, "failed", message=res.error))
+                return
         if shot.source is not None:
             self.emit(ShotEvent(shot.id, "waiting", message=f"waiting for {shot.source}"))
             await self.task(shot.source)
@@ -255,7 +317,8 @@ class _Runner:
         if shot.kind == "continue":
             image = await asyncio.to_thread(_first_frame_from, self.results[shot.source].file, shot.size)  # type: ignore[arg-type,index]
         req = client.build_request(shot.prompt, model=shot.model, size=shot.size, seconds=shot.seconds,
-                                   input_reference=image)
+                                   input_reference=image,
+                                   characters=[self.cast[n].character_id for n in shot.characters])
         return await client.create_from_request(req, key=shot.key)
 
     def _source_id(self, shot: PlannedShot) -> str:
@@ -280,6 +343,10 @@ class _Runner:
     def _check_cancel(self) -> None:
         if self.should_cancel is not None and self.should_cancel():
             raise CancelledError(None)
+
+
+class _CharacterFailed(Exception):
+    """A character's source shot did not finish, so there is no clip to make it from."""
 
 
 def _first_frame_from(clip: Path, size: str) -> ImageInput:
