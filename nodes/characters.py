@@ -25,7 +25,8 @@ from typing import Any
 from comfy_api.latest import io as comfy_io
 
 from ..shared.characters import (CHARACTER_NAME_MAX, MAX_CHARACTERS_PER_VIDEO, Character, CharacterVideo,
-                                 load_character_video, require_characters, validate_character_name)
+                                 load_character_video, require_characters, validate_character_ids,
+                                 validate_character_name)
 from ..shared.errors import InvalidInputError
 from .runtime import CATEGORY, NodeError, NodeRun, provider_for_validation
 from .validation import linked_inputs, widget_values
@@ -58,10 +59,38 @@ def check_characters_wired(cls: Any) -> bool | str:
     The ids themselves come from links, known only when the graph runs; the client checks them then, still
     before anything is sent.
     """
-    node_id = getattr(getattr(cls, "hidden", None), "unique_id", None)
-    if not set(CHARACTER_INPUTS) & linked_inputs(node_id):
+    if not wired_characters(cls):
         return True
-    return check_provider(widget_values(node_id).get("provider"))
+    return check_provider(widget_values(getattr(getattr(cls, "hidden", None), "unique_id", None)).get("provider"))
+
+
+def wired_characters(cls: Any) -> list[str]:
+    """The character sockets of the node being queued that are wired (their ids are known only at run time)."""
+    linked = linked_inputs(getattr(getattr(cls, "hidden", None), "unique_id", None))
+    return [name for name in CHARACTER_INPUTS if name in linked]
+
+
+async def character_names(run: NodeRun, ids: list[str]) -> dict[str, str]:
+    """The wired ids by their names, for a node whose text names characters (a storyboard's shots).
+
+    The ids are checked first (the provider has characters, at most two, their shape, no repeats), then each name
+    comes from the local record (free) or, for a character made elsewhere, from the service (one GET).
+    """
+    assert run.client is not None
+    client = run.client
+    named: dict[str, str] = {}
+    for cid in validate_character_ids(client.provider, ids):
+        row = client.record.get_character(cid) if client.record is not None else None
+        name = row.name if row is not None else (
+            await run.guard(client.retrieve_character(cid), video_id=None)).name
+        if not name:
+            raise NodeError(f"The service describes character {cid} without a name, so no shot can name it; "
+                            "make it again with Sora 2 Character.")
+        if name in named:
+            raise NodeError(f"character_1 and character_2 are both called {name!r} ({named[name]} and {cid}); "
+                            "shots name characters by name, so make one of them under another name.")
+        named[name] = cid
+    return named
 
 
 def check_provider(provider: Any) -> bool | str:

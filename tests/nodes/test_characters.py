@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 
 import httpx
@@ -18,6 +19,7 @@ from comfy_api.latest import InputImpl
 from sora2_bridge.nodes.characters import CHARACTER_INPUTS, Sora2Character, character_video
 from sora2_bridge.nodes.generate import Sora2Extend, Sora2Remix, Sora2Video
 from sora2_bridge.nodes.runtime import NodeError
+from sora2_bridge.nodes.storyboard import Sora2Storyboard
 from sora2_bridge.shared import JobRecord
 from sora2_bridge.shared.characters import validate_character_name
 from sora2_bridge.shared.config import data_dir
@@ -187,3 +189,69 @@ async def test_a_bad_character_id_costs_nothing(comfy, local):
     with pytest.raises(NodeError, match="not a character id"):
         await comfy.run(Sora2Video, prompt=PROMPT, seed=4, character_1="Mochi the cat")
     assert requests(local).get("create", 0) == 0
+
+
+# ------------------------------------------------------------------------------------------- storyboard
+CAST_BOARD = """\
+defaults: {size: 1280x720, seconds: 4}
+shots:
+  - id: meet
+    prompt: Mochi walks into a sunny kitchen and sniffs a paper boat
+    characters: [Mochi]
+  - id: play
+    prompt: Mochi chases the paper boat across the kitchen floor
+    start: {continue: meet}
+    characters: [Mochi]
+"""
+
+
+async def test_storyboard_names_a_wired_character_in_two_shots(comfy, local, character_mp4):
+    (mochi,) = (await comfy.run(Sora2Character, video=loaded(character_mp4), name="Mochi")).args
+    out = await comfy.run(Sora2Storyboard, storyboard=CAST_BOARD, max_usd=2.0, character_1=mochi)
+    film, ids = out.args[:2]
+    shots = json.loads(ids)
+    record = JobRecord(data_dir() / "jobs.sqlite3")
+    for video_id in shots.values():
+        assert record.get(video_id).request["characters"] == [{"id": mochi}]
+        assert local.state.jobs[video_id].characters == ["Mochi"]
+    colour = character_colours(["Mochi"])[0]
+    for frame in decode_frames(film.get_stream_source(), start=5.0, max_frames=1, dtype=np.uint8):
+        assert box_share(frame, 0, colour) > 0.8  # the second shot shows Mochi too
+    stats = requests(local)
+    assert stats["character_create"] == 1 and stats.get("character_retrieve", 0) == 0  # the name came from the record
+    # a rerun with the same character pays for nothing
+    again = await comfy.run(Sora2Storyboard, storyboard=CAST_BOARD, max_usd=2.0, character_1=mochi)
+    assert json.loads(again.args[1]) == shots and requests(local)["create"] == stats["create"]
+
+
+async def test_storyboard_asks_the_service_for_a_character_made_elsewhere(comfy, local, character_mp4):
+    made = httpx.post(f"{local.base_url}/videos/characters", headers={"Authorization": "Bearer sk-test-only"},
+                      data={"name": "Mochi"}, files={"video": ("mochi.mp4", character_mp4.read_bytes(), "video/mp4")})
+    mochi = made.json()["id"]
+    out = await comfy.run(Sora2Storyboard, storyboard=CAST_BOARD, max_usd=2.0, character_2=mochi)
+    assert requests(local)["character_retrieve"] == 1
+    for video_id in json.loads(out.args[1]).values():
+        assert local.state.jobs[video_id].characters == ["Mochi"]
+
+
+async def test_storyboard_refuses_two_characters_of_one_name_before_sending(comfy, local, character_mp4, tmp_path):
+    other = tmp_path / "other.mp4"
+    other.write_bytes(character_mp4.read_bytes() + b"\0")  # another video: another character called Mochi
+    (first,) = (await comfy.run(Sora2Character, video=loaded(character_mp4), name="Mochi")).args
+    (second,) = (await comfy.run(Sora2Character, video=loaded(other), name="Mochi")).args
+    assert first != second
+    with pytest.raises(NodeError, match="both called 'Mochi'"):
+        await comfy.run(Sora2Storyboard, storyboard=CAST_BOARD, max_usd=2.0, character_1=first, character_2=second)
+    assert requests(local).get("create", 0) == 0
+
+
+def test_storyboard_queue_time_knows_a_wired_character_will_come(comfy, monkeypatch):
+    monkeypatch.setenv("SORA2_PROVIDER", "local")
+    unwired = comfy.errors(Sora2Storyboard, storyboard=CAST_BOARD)
+    assert len(unwired) == 1 and "'Mochi'" in unwired[0] and "character_1" in unwired[0], unwired
+    assert queued_with_link(comfy, Sora2Storyboard, storyboard=CAST_BOARD) == []
+    two = CAST_BOARD.replace("characters: [Mochi]\n", "characters: [Mochi, Pip]\n", 1)
+    left = queued_with_link(comfy, Sora2Storyboard, storyboard=two)  # one socket cannot stand for two names
+    assert len(left) == 1 and "'Pip'" in left[0] and "named Pip into character_2" in left[0], left
+    refused = queued_with_link(comfy, Sora2Storyboard, storyboard=CAST_BOARD, provider="cometapi")
+    assert len(refused) == 1 and "[providers.cometapi]" in refused[0], refused
