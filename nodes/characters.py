@@ -61,13 +61,18 @@ def check_characters_wired(cls: Any) -> bool | str:
     """
     if not wired_characters(cls):
         return True
-    return check_provider(widget_values(getattr(getattr(cls, "hidden", None), "unique_id", None)).get("provider"))
+    return check_provider(widget_values(_queued_node(cls)).get("provider"))
 
 
 def wired_characters(cls: Any) -> list[str]:
     """The character sockets of the node being queued that are wired (their ids are known only at run time)."""
-    linked = linked_inputs(getattr(getattr(cls, "hidden", None), "unique_id", None))
+    linked = linked_inputs(_queued_node(cls))
     return [name for name in CHARACTER_INPUTS if name in linked]
+
+
+def _queued_node(cls: Any) -> Any:
+    """The id of the node whose ``validate_inputs`` is running (ComfyUI's class clone carries it)."""
+    return getattr(getattr(cls, "hidden", None), "unique_id", None)
 
 
 async def character_names(run: NodeRun, ids: list[str]) -> dict[str, str]:
@@ -94,6 +99,7 @@ async def character_names(run: NodeRun, ids: list[str]) -> dict[str, str]:
 
 
 def check_provider(provider: Any) -> bool | str:
+    """The chosen provider (widget, environment or config file) has characters; else the shared refusal."""
     try:
         require_characters(provider_for_validation(provider if isinstance(provider, str) else None))
     except InvalidInputError as exc:
@@ -181,7 +187,7 @@ class Sora2Character(comfy_io.ComfyNode):
     def validate_inputs(cls, name: Any = None) -> bool | str:
         """Queue time, before anything is sent: the name, and that the chosen provider has characters (one input
         named: see ``validation``; the provider widget comes from the queued prompt)."""
-        values = widget_values(getattr(getattr(cls, "hidden", None), "unique_id", None))
+        values = widget_values(_queued_node(cls))
         problems = []
         if isinstance(name, str):  # a wired name is checked when the node runs
             try:
