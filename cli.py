@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -17,7 +16,6 @@ import sys
 import traceback
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -622,40 +620,6 @@ def _storyboard_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dry-run", action="store_true", help="print the plan, the order and the prices; send nothing")
 
 
-@dataclass(frozen=True)
-class CharacterState:
-    """What a storyboard run would do for one character, read from the record: ``given`` (an id in the
-    storyboard), ``reused`` (made before from the same video and name on this service) or ``to make``."""
-
-    state: str
-    character_id: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "character_id": self.character_id}
-
-
-def character_states(plan: Any, record: JobRecord) -> dict[str, CharacterState]:
-    """Each planned character's state before a run, from the record alone (the run's client decides the same way:
-    the same name and video bytes on the same service are answered from the record). A character made from a
-    shot's clip can only be found once that clip is on disk; until then it is to make."""
-    from .shared.storyboard import storyboard_status
-
-    shots = {s.id: s for s in storyboard_status(plan, record)} if plan.characters else {}
-    states: dict[str, CharacterState] = {}
-    for c in plan.characters:
-        if c.source == "id":
-            states[c.name] = CharacterState("given", c.ref)
-            continue
-        digest = c.video.sha256 if c.video is not None else None
-        clip = shots[c.ref] if c.source == "shot" else None
-        if clip is not None and clip.state == "done" and clip.file:
-            with contextlib.suppress(OSError):  # gone since the status was read: it is made again, like the clip
-                digest = hashlib.sha256(Path(clip.file).read_bytes()).hexdigest()
-        row = record.find_character(plan.provider.name, plan.base_url, c.name, digest) if digest else None
-        states[c.name] = CharacterState("reused", row.id) if row else CharacterState("to make")
-    return states
-
-
 async def cmd_storyboard(args: argparse.Namespace) -> int:
     """``sora2 storyboard FILE``: plan, check the budget, run every shot with one progress line each, join.
 
@@ -668,6 +632,7 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
     from .shared.storyboard import (load_storyboard, plan_storyboard, run_storyboard,
                                     storyboard_status)
     from .shared.storyboard.plan import describe_join
+    from .shared.storyboard.status import CharacterState, character_states
 
     status_only = args.file == "status" and args.status_file is not None
     path = Path(args.status_file if status_only else args.file)
