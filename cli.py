@@ -25,16 +25,18 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .shared.characters import MAX_CHARACTERS_PER_VIDEO, require_characters, validate_character_ids
 from .shared.client import AsyncSoraClient
-from .shared.config import provider_table, resolve_config
+from .shared.config import data_dir, provider_table, resolve_config
 from .shared.errors import APIError, DownloadError, InvalidInputError, JobFailedError, Sora2Error
 from .shared.media import FIT_MODES, fit_reference, load_image_file
 from .shared.models import VARIANT_SUFFIX, VARIANTS, Video, validate_video_id
 from .shared.outputs import check_folder, check_output
 from .shared.pricing import describe_estimate, estimate_cost, format_usd, price_note
 from .shared.progress import ProgressEvent
+from .shared.providers import PROVIDERS, Provider
+from .shared.record import RECORD_FILE, JobRecord
 from .shared.redact import install_log_redaction
-from .shared.providers import PROVIDERS
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -80,6 +82,11 @@ def say(console: Console, message: str, *, style: str = "") -> None:
 def cell(value: object) -> Text:
     """A table cell holding ``value`` literally, on one line."""
     return Text(visible("" if value is None else value, one_line=True))
+
+
+def count(n: int, noun: str) -> str:
+    """``1 character``, ``2 characters``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def write_json(data: dict[str, Any]) -> None:
@@ -170,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seconds", default="4", help="clip length: 4, 8, 12 (16, 20 where offered)")
     g.add_argument("--image", help="first frame: a JPEG/PNG/WebP file (fitted to --size)")
     g.add_argument("--fit", choices=FIT_MODES, default="crop", help="how to fit --image to --size (default crop)")
+    g.add_argument("--character", action="append", dest="characters", metavar="ID",
+                   help=f"a character (from `sora2 character create`) that appears in the clip; repeat for "
+                        f"up to {MAX_CHARACTERS_PER_VIDEO}")
     waiting(g)
 
     s = add("status", help="show a job (from the service, and where it was saved locally)")
@@ -203,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rm = add("delete", help="delete a job and its files on the service")
     rm.add_argument("video_id")
+
+    _character_arguments(add("character", help="make a figure once from a short video, then name it in clips "
+                                               "(`generate --character ID`)"), common)
 
     c = add("cost", help="estimate the price of a clip before spending (no network)")
     c.add_argument("--model")
@@ -241,6 +254,17 @@ def _progress_profile(name: str) -> str:
         return check_profile(name)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def chosen_provider(args: argparse.Namespace) -> Provider:
+    """The table of the provider ``open_client`` will use, with the config file's switches: read without a key,
+    so a request it cannot serve is refused before the user is asked for one."""
+    return provider_table("local" if args.simulate else args.provider)
+
+
+def local_record() -> JobRecord:
+    """This machine's record of paid jobs and made characters (no network)."""
+    return JobRecord(data_dir() / RECORD_FILE)
 
 
 @contextlib.asynccontextmanager
@@ -349,6 +373,7 @@ async def _follow(client: AsyncSoraClient, args: argparse.Namespace, video: Vide
 
 # ---------------------------------------------------------------------------------------------- commands
 async def cmd_generate(args: argparse.Namespace) -> int:
+    validate_character_ids(chosen_provider(args), args.characters)  # before a key is asked for; build_request rechecks
     async with open_client(args) as client:
         image, warnings = None, []
         if args.image:
@@ -357,19 +382,20 @@ async def cmd_generate(args: argparse.Namespace) -> int:
         for warning in warnings:  # on stderr before anything is paid, also with --json
             say(err, f"Warning: {warning}.")
         req = client.build_request(args.prompt, model=args.model, size=args.size, seconds=args.seconds,
-                                   input_reference=image)
+                                   input_reference=image, characters=args.characters)
         _output_path(args, None)
         cost = client.estimate(req)
         if not args.json:
             note = " (simulated: free)" if args.simulate else ""
             amount = describe_estimate(client.provider, req.model, req.size, cost)
-            say(err, f"Estimated cost: {amount}{note} - {req.model}, {req.size}, {req.seconds}s "
+            cast = f", {count(len(req.characters), 'character')}" if req.characters else ""
+            say(err, f"Estimated cost: {amount}{note} - {req.model}, {req.size}, {req.seconds}s{cast} "
                 f"on {client.config.provider}")
         video = await client.create_from_request(req)
         if not args.json:
             say(err, f"Created {video.id}")
         return await _follow(client, args, video, cost, _output_after_create(args, video),
-                             warnings=warnings)
+                             warnings=warnings, characters=list(req.characters))
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -444,10 +470,7 @@ def job_table(columns: tuple[str, ...], rows: list[tuple[object, ...]], width: i
 async def cmd_list(args: argparse.Namespace) -> int:
     """With --json: ``{"data": [...]}``, one object like every other answer (jobs newest first)."""
     if args.local:
-        from .shared.config import data_dir
-        from .shared.record import RECORD_FILE, JobRecord
-
-        rows = JobRecord(data_dir() / RECORD_FILE).list(args.limit)
+        rows = local_record().list(args.limit)
         if args.json:
             write_json({"data": [r.as_dict() for r in rows]})
             return 0
@@ -515,6 +538,79 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- characters
+def _character_arguments(sp: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = sp.add_subparsers(dest="character_command", required=True, metavar="ACTION")
+    make = actions.add_parser("create", parents=[common], help="make a character from a short video (or reuse the "
+                                                                "one made before from the same video and name)")
+    make.add_argument("name", help="1 to 80 characters; the name the service gets, e.g. Mochi")
+    make.add_argument("video", help="a short video of the figure (an animal, an object, a stylised figure: the "
+                                    "service refuses a real person's likeness)")
+    show = actions.add_parser("show", parents=[common], help="a character as the service describes it")
+    show.add_argument("character_id")
+    listing = actions.add_parser("list", parents=[common], help="the characters this machine's record holds "
+                                                                "(no network)")
+    listing.add_argument("--limit", type=number(int, within=(1, MAX_LIST)), default=20,
+                         help=f"at most this many, newest first (1-{MAX_LIST}, default 20)")
+
+
+def _when(timestamp: float | None) -> str:
+    """A Unix time as a UTC date and minute (16 characters: a table cell that does not wrap), or empty."""
+    if timestamp is None:
+        return ""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+async def cmd_character(args: argparse.Namespace) -> int:
+    """``sora2 character create|show|list``. ``list`` reads the local record only (it holds the characters made on
+    every provider, so it is never refused); ``create`` and ``show`` are refused on a provider without characters
+    before a key is asked for or anything is sent."""
+    if args.character_command == "list":
+        return _character_list(args)
+    require_characters(chosen_provider(args))
+    async with open_client(args) as client:
+        provider = client.config.provider
+        if args.character_command == "create":
+            made = await client.create_character(args.name, args.video)
+            if made.reused:
+                human = (f"Reused character {made.id} ({made.name}) from the local record: it was made on {provider} "
+                         "from the same video and name, so nothing was sent.")
+            else:
+                human = f"Made character {made.id} ({made.name}) on {provider}."
+            _emit(args, {**made.summary(), "provider": provider, "video": args.video},
+                  f"{human}\nUse it in a clip: sora2 generate PROMPT --character {made.id}")
+            return 0
+        shown = await client.retrieve_character(args.character_id)
+        row = client.record.get_character(shown.id) if client.record and shown.id else None
+        line = f"{shown.id}: {shown.name or '(no name)'}"
+        if shown.created_at is not None:
+            line += f", made {_when(shown.created_at)} UTC"
+        if row is not None and row.video_file:
+            line += f"\n  made from {row.video_file}"
+        _emit(args, {**shown.model_dump(mode="json", exclude={"reused"}), "provider": provider,
+                     "video_file": row.video_file if row else None}, line)
+        return 0
+
+
+def _character_list(args: argparse.Namespace) -> int:
+    """With --json: ``{"data": [...]}`` like ``list``, newest first."""
+    rows = local_record().characters(args.limit)
+    if args.json:
+        write_json({"data": [r.as_dict() for r in rows]})
+        return 0
+    if not rows:
+        say(out, "No characters in the local record yet. Make one with: sora2 character create NAME VIDEO")
+        return 0
+    out.print(job_table(
+        (_ID_COLUMN, "name", "provider", "made (UTC)", "video"),
+        [(r.id, r.name, r.provider, _when(r.created_at), r.video_file) for r in rows],
+        out.width,
+    ))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- storyboard
 def _storyboard_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("file", help="storyboard (YAML or JSON); or the word `status` followed by the file")
@@ -536,17 +632,31 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
     from .shared.storyboard import (load_storyboard, plan_storyboard, run_storyboard,
                                     storyboard_status)
     from .shared.storyboard.plan import describe_join
+    from .shared.storyboard.status import CharacterState, character_states
 
     status_only = args.file == "status" and args.status_file is not None
     path = Path(args.status_file if status_only else args.file)
     sb = load_storyboard(path)
     provider = args.provider or ("local" if args.simulate else sb.defaults.provider)
 
-    def plan_for(provider_name: str, base_url: str) -> Any:
-        return plan_storyboard(sb, provider_name, base_url=base_url, base_dir=path.parent, film=args.output)
+    def plan_for(spec: Provider, base_url: str) -> Any:
+        # The table with the config file's switches, so a provider whose characters the user turned on plans them.
+        return plan_storyboard(sb, spec, base_url=base_url, base_dir=path.parent, film=args.output)
 
-    def show_plan(plan: Any) -> None:
-        table = Table("#", "shot", "start", "model", "seconds", "join after", "price")
+    def show_plan(plan: Any, cast: dict[str, CharacterState]) -> None:
+        if plan.characters:  # ids first and whole, as in every table of ids (see job_table)
+            def origin(c: Any) -> str:
+                return Path(c.ref).name if c.source == "video" else f"shot {c.ref}" if c.source == "shot" else "id"
+
+            out.print(job_table(
+                (_ID_COLUMN, "name", "from", "state", "price"),
+                [(cast[c.name].character_id, c.name, origin(c), cast[c.name].state,
+                  usd(c.cost_usd) if cast[c.name].state == "to make" else "") for c in plan.characters],
+                out.width,
+            ))
+        named = any(s.characters for s in plan.shots)
+        table = Table("#", "shot", "start", "model", "seconds", *(["characters"] if named else []), "join after",
+                      "price")
         for n, shot_id in enumerate(plan.order, 1):
             s = plan.shot(shot_id)
             start = s.kind if s.source is None else f"{s.kind} {s.source}"
@@ -555,11 +665,13 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
             if not s.in_film:
                 start += " (inside its extension)"
             seconds = f"+{s.added_seconds}" if s.added_seconds else str(s.seconds)
-            table.add_row(*map(cell, (n, s.id, start, s.model, seconds, describe_join(s.join_after),
-                                      usd(s.cost_usd))))
+            table.add_row(*map(cell, (n, s.id, start, s.model, seconds, *([", ".join(s.characters)] if named else []),
+                                      describe_join(s.join_after), usd(s.cost_usd))))
         out.print(table)
-        say(out, f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots on {plan.provider.name}; film of "
-                 f"{len(plan.film_shots)} shots: {plan.film}")
+        made = sum(1 for state in cast.values() if state.state == "to make")
+        characters = f" and {count(made, 'character')} to make" if plan.characters else ""
+        say(out, f"Total: {usd(plan.total_usd)} for {len(plan.shots)} shots{characters} on {plan.provider.name}; "
+                 f"film of {len(plan.film_shots)} shots: {plan.film}")
 
     if status_only or args.dry_run:
         # The key is never used here: it only lets the provider's base URL resolve without one. With --simulate
@@ -568,18 +680,18 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
 
         base_url = SIMULATE_BASE_URL if args.simulate and not args.base_url else args.base_url
         config = resolve_config(provider, base_url, api_key="not-needed-offline")
-        plan = plan_for(config.provider, config.base_url)
+        plan = plan_for(config.provider_spec, config.base_url)
+        record = local_record()
         if args.dry_run and not status_only:
             plan.check_budget(args.max_usd)
+            cast = character_states(plan, record)
             if args.json:
-                write_json({**plan.as_dict(), "sent": False})
+                write_json({**plan.as_dict(), "characters": [{**c.as_dict(), **cast[c.name].as_dict()}
+                                                             for c in plan.characters], "sent": False})
             else:
-                show_plan(plan)
+                show_plan(plan, cast)
             return 0
-        from .shared.config import data_dir
-        from .shared.record import RECORD_FILE, JobRecord
-
-        states = storyboard_status(plan, JobRecord(data_dir() / RECORD_FILE))
+        states = storyboard_status(plan, record)
         left = round(sum(s.cost_usd for s in states if s.state != "done"), 4)
         done = sum(1 for s in states if s.state == "done")
         if args.json:
@@ -597,7 +709,7 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
 
     args.provider = provider if not args.simulate else args.provider  # the storyboard's own provider, unless chosen
     async with open_client(args) as client:
-        plan = plan_for(client.config.provider, client.config.base_url)
+        plan = plan_for(client.provider, client.config.base_url)
         plan.check_budget(args.max_usd)
         check_output(plan.film, overwrite=True)
         for warning in plan.warnings:  # before anything is paid, also with --json
@@ -624,7 +736,11 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
                 on_event = draw
             result = await run_storyboard(client, plan, out_dir=shots_dir, on_event=on_event)
     reused = sum(1 for s in result.shots if s.reused)
-    _emit(args, result.as_dict(), f"Saved {result.film} ({len(result.shots)} shots, {reused} reused; "
+    cast = ""
+    if result.characters:
+        kept = sum(1 for c in result.characters if c.reused)
+        cast = f"; {count(len(result.characters), 'character')}, {kept} reused"
+    _emit(args, result.as_dict(), f"Saved {result.film} ({len(result.shots)} shots, {reused} reused{cast}; "
           f"spent {usd(result.spent_usd)}) and the contact sheet {result.contact_sheet}")
     return 0
 
@@ -632,7 +748,7 @@ async def cmd_storyboard(args: argparse.Namespace) -> int:
 COMMANDS = {
     "generate": cmd_generate, "status": cmd_status, "download": cmd_download, "remix": cmd_derived,
     "extend": cmd_derived, "edit": cmd_derived, "list": cmd_list, "delete": cmd_delete, "cost": cmd_cost,
-    "storyboard": cmd_storyboard,
+    "character": cmd_character, "storyboard": cmd_storyboard,
 }
 
 

@@ -3,7 +3,8 @@
 Each thumbnail shows what the workflow makes: the workflow's own prompts are run through the client against the
 local simulator (free, deterministic), and frames of the resulting clips are tiled: one clip fills the picture;
 a chain (three shots, remix and extend, image then clip) shows its steps side by side; the frames workflow shows
-the frames it samples; the storyboard workflow shows its shots and the contact sheet it makes. Written as small JPEGs (well under 60 KB).
+the frames it samples; the storyboard workflow shows its shots and the contact sheet it makes; the character
+workflow makes its character from a stand-in clip of the figure and shows both shots that name it. Written as small JPEGs (well under 60 KB).
 
     python bench/workflow_thumbnails.py            # rewrites workflows/*.jpg
 """
@@ -27,6 +28,28 @@ BACKGROUND = (24, 24, 28)
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 # The clip Load Job recovers in its example: any earlier clip; the text-to-video example's is the natural one.
 RECOVERED_PROMPT = "A paper boat drifting down a rainy street, close-up, sound of rain"
+
+
+def figure_clip(dest: Path) -> Path:
+    """A stand-in for the user's clip of the figure in the character example: an orange disc that bobs."""
+    import av
+
+    with av.open(str(dest), "w") as box:
+        stream = box.add_stream("libx264", rate=10)
+        stream.width = stream.height = 128
+        stream.pix_fmt = "yuv420p"
+        for i in range(10):
+            image = Image.new("RGB", (128, 128), (230, 230, 220))
+            ImageDraw.Draw(image).ellipse([34, 30 + i, 94, 90 + i], fill=(235, 140, 40))
+            box.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")))
+        box.mux(stream.encode(None))
+    return dest
+
+
+def png(frame: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def reference_picture(size: str) -> bytes:
@@ -54,12 +77,18 @@ class Renderer:
         return self.client.download_content(video.id)
 
     def create(self, prompt: str, size: str = "1280x720", seconds: int = 4, model: str = "sora-2",
-               image: bytes | None = None) -> Path:
+               image: bytes | None = None, characters: list[str] | None = None) -> Path:
         from sora2_bridge.shared.models import ImageInput
 
         reference = ImageInput(data=image, mime_type="image/png", filename="reference.png") if image else None
-        video = self.client.create(prompt, model=model, size=size, seconds=seconds, input_reference=reference)
+        video = self.client.create(prompt, model=model, size=size, seconds=seconds, input_reference=reference,
+                                   characters=characters)
         return self._collect(video)
+
+    def character(self, name: str) -> str:
+        """The id of a character made from a stand-in clip of the figure."""
+        clip = figure_clip(Path(os.environ["SORA2_DATA_DIR"]) / "figure.mp4")
+        return self.client.create_character(name, clip).id
 
     def remix(self, source: Path, prompt: str) -> Path:
         return self._collect(self.client.remix(source.stem, prompt))
@@ -127,6 +156,11 @@ def frames_for(name: str, workflow: dict[str, Any], render: Renderer) -> list[np
         return [np.asarray(Image.open(io.BytesIO(picture)).convert("RGB")), frame_at(clip, 1.0)]
     if name == "sora2_storyboard":
         return render.storyboard(_widgets(workflow, "Sora2BridgeStoryboard")[0][0])
+    if name == "sora2_character_two_shots":  # one character named in two chained shots
+        character = render.character(_widgets(workflow, "Sora2BridgeCharacter")[0][0])
+        first = render.create(**videos[0], characters=[character])
+        second = render.create(**videos[1], image=png(frame_at(first, 1.0)), characters=[character])
+        return [frame_at(first, 0.5), frame_at(second, 0.5)]
     if name == "sora2_load_job":
         return [frame_at(render.create(RECOVERED_PROMPT), 0.5)]
     shots = [render.create(**v) for v in videos]

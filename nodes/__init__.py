@@ -4,7 +4,8 @@ Loaded lazily by the package root's ``comfy_entrypoint`` (ComfyUI's V3 node API)
 that imports ComfyUI (``comfy_api.latest``) and torch. There is deliberately no ``NODE_CLASS_MAPPINGS``: a module
 that has one gets its ``comfy_entrypoint`` ignored by ComfyUI's loader.
 
-Modules: ``generate`` (Sora 2 Video / Remix / Extend), ``jobs`` (Load Job), ``clips`` (Frames, Join Clips),
+Modules: ``generate`` (Sora 2 Video / Remix / Extend), ``characters`` (Character, and the character sockets of
+the nodes that make new clips), ``jobs`` (Load Job), ``clips`` (Frames, Join Clips),
 ``storyboard`` (Storyboard: a whole film from one storyboard), ``runtime`` (progress, Cancel, errors, restart
 cache), ``validation`` (queue-time checks, one message per problem), ``tensors`` (IMAGE/AUDIO conversions).
 """
@@ -21,9 +22,9 @@ HTTP_LOGGERS = ("httpx", "httpcore")
 
 class Sora2Extension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        from . import clips, generate, jobs, storyboard
+        from . import characters, clips, generate, jobs, storyboard
 
-        return [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES]
+        return [*generate.NODES, *characters.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES]
 
 
 def quiet_http_logs() -> None:

@@ -2,7 +2,9 @@
 
 Each returns the clip as ComfyUI's core VIDEO (a lazy ``VideoFromFile`` on the downloaded MP4: nothing is
 decoded unless a downstream node asks), its ``video_id`` for chaining, its ``last_frame`` (to seed the next clip)
-and its cost in USD. The seed is never sent: like ComfyUI's own API nodes it only decides whether to run again.
+and its cost in USD. Sora 2 Video also takes up to two character ids (from Sora 2 Character); Remix and Extend
+do not, because the service does not allow characters there. The seed is never sent: like ComfyUI's own API
+nodes it only decides whether to run again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..shared.models import validate_prompt, validate_seconds, validate_size, va
 from ..shared.pricing import price_note
 from ..shared.providers import PROVIDERS
 from ..shared.video import last_frame
+from .characters import character_inputs, check_characters_wired, chosen_characters
 from .runtime import CATEGORY, PROVIDER_CHOICES, Clip, NodeRun, node_key, provider_for_validation
 from .tensors import frame_to_image, image_to_reference
 from .validation import widget_values
@@ -118,6 +121,7 @@ class Sora2Video(io.ComfyNode):
                 seed_input(),
                 io.Image.Input("image", optional=True,
                                tooltip="Optional first frame (image-to-video). The first image of a batch is used."),
+                *character_inputs(),
                 *provider_inputs(),
             ],
             outputs=clip_outputs(),
@@ -128,18 +132,22 @@ class Sora2Video(io.ComfyNode):
     def validate_inputs(cls, model: Any = None) -> bool | str:
         """Checked when the graph is queued, before anything is paid for (one input named: see ``validation``)."""
         values = {**widget_values(_node_id(cls)), "model": model}
-        return check_settings(values.get("model"), values.get("size"), values.get("seconds"), values.get("provider"))
+        verdicts = [check_settings(values.get("model"), values.get("size"), values.get("seconds"),
+                                   values.get("provider")), check_characters_wired(cls)]
+        return " ".join(v for v in verdicts if v is not True) or True
 
     @classmethod
     async def execute(cls, prompt: str, model: str, size: str, seconds: int, fit: str, seed: int,
-                      image: Any = None, provider: str = "auto", base_url: str = "") -> io.NodeOutput:
+                      image: Any = None, character_1: str | None = None, character_2: str | None = None,
+                      provider: str = "auto", base_url: str = "") -> io.NodeOutput:
         async with NodeRun.open(cls.hidden.unique_id, provider, base_url) as run:
             client = run.client
             fitted = image_to_reference(image, size, fit) if image is not None else None
             for warning in fitted.warnings if fitted else ():
                 run.reporter.warn(warning)
             req = client.build_request(prompt, model=model, size=size, seconds=seconds,
-                                       input_reference=fitted.image if fitted else None)
+                                       input_reference=fitted.image if fitted else None,
+                                       characters=chosen_characters(character_1, character_2))
             if note := price_note(client.provider, req.model, req.size):  # a guessed price is said, before paying
                 run.reporter.warn(note)
             key = node_key("create", client, request_key(client.config.provider, client.config.base_url, req), seed)

@@ -6,7 +6,9 @@ whichever front end ran it first. It adds what a graph needs:
 
 * **Inputs.** The storyboard as multi-line YAML/JSON (or a STRING wired from upstream); an optional IMAGE that
   becomes the first shot's first frame (fitted to the storyboard's size like Sora 2 Video's image); a budget
-  (``max_usd``) checked before anything is sent; the usual non-secret provider/base_url widgets.
+  (``max_usd``) checked before anything is sent; up to two character ids (Sora 2 Character), which the node
+  passes to the plan by their names (from the local record, else one free GET), so shots name them as
+  ``characters: [Mochi]``; the usual non-secret provider/base_url widgets.
 * **No seed.** Every shot is cached by its storyboard record key, which the CLI and the MCP server share; a seed
   could only enter those keys by breaking that sharing. A rerun of the same storyboard is therefore always free
   (finished shots are reused), and a new take of a shot is asked for by changing its prompt, which re-makes that
@@ -41,6 +43,8 @@ from ..shared.media import FIT_MODES
 from ..shared.pricing import format_usd
 from ..shared.storyboard import (Plan, ShotEvent, Storyboard, StoryboardFailed, StoryboardResult, load_storyboard,
                                  plan_storyboard, run_storyboard)
+from .characters import (CHARACTER_INPUTS, character_inputs, character_names, check_characters_wired, chosen_characters,
+                         wired_characters)
 from .clips import output_dir
 from .generate import provider_inputs
 from .runtime import (CATEGORY, NodeError, NodeRun, Reporter, interrupted, interruption, provider_for_validation,
@@ -91,6 +95,7 @@ class Sora2Storyboard(io.ComfyNode):
                 io.Image.Input("image", optional=True,
                                tooltip="Optional first frame of the first shot (replaces its start.image). "
                                        "The first image of a batch is used."),
+                *character_inputs(),
                 *provider_inputs(),
             ],
             outputs=[
@@ -115,9 +120,13 @@ class Sora2Storyboard(io.ComfyNode):
         Names one input only (see ``validation``); the provider and budget widgets come from the queued prompt.
         A wired storyboard is checked when the node runs, still before anything is sent.
         """
+        if (verdict := check_characters_wired(cls)) is not True:
+            return verdict
         if not isinstance(storyboard, str):
             return True
         values = widget_values(getattr(cls.hidden, "unique_id", None))
+        wired = wired_characters(cls)
+        sb = None
         try:
             sb = load_storyboard(storyboard)
             first = sb.shots[0]
@@ -125,17 +134,19 @@ class Sora2Storyboard(io.ComfyNode):
                 # The IMAGE input may replace this file (a link is not visible here): the run checks the file.
                 sb = sb.model_copy(update={"shots": [first.model_copy(update={"start": None}), *sb.shots[1:]]})
             provider = _provider_choice(values.get("provider"), sb)
-            plan = plan_storyboard(sb, provider_for_validation(provider), base_dir=_base_dir(storyboard))
+            plan = plan_storyboard(sb, provider_for_validation(provider), base_dir=_base_dir(storyboard),
+                                   characters=_standing_in(sb, len(wired)))
             budget = values.get("max_usd")
             if isinstance(budget, (int, float)) and not isinstance(budget, bool):
                 plan.check_budget(float(budget))
         except InvalidInputError as exc:
-            return str(exc)
+            return str(exc) + (_socket_hint(sb, wired) if sb is not None else "")
         return True
 
     @classmethod
     async def execute(cls, storyboard: str, max_usd: float, fit: str = "crop", image: Any = None,
-                      provider: str = "auto", base_url: str = "") -> io.NodeOutput:
+                      character_1: str | None = None, character_2: str | None = None, provider: str = "auto",
+                      base_url: str = "") -> io.NodeOutput:
         node_id = cls.hidden.unique_id
         with Reporter(node_id).showing_failures():  # the provider may come from the storyboard: read it first
             sb = _load(storyboard)
@@ -147,8 +158,9 @@ class Sora2Storyboard(io.ComfyNode):
                 images[sb.shots[0].id] = fitted.image
                 for warning in fitted.warnings:
                     run.reporter.warn(warning)
+            cast = await character_names(run, chosen_characters(character_1, character_2))
             plan, shots_dir = _placed(plan_storyboard(sb, client.provider, base_url=client.config.base_url,
-                                                      base_dir=_base_dir(storyboard), images=images))
+                                                      base_dir=_base_dir(storyboard), images=images, characters=cast))
             plan.check_budget(float(max_usd))
             for warning in plan.warnings:
                 run.reporter.warn(warning)
@@ -233,6 +245,26 @@ def _load(text: Any) -> Storyboard:
         return load_storyboard(text if isinstance(text, str) else "")
     except InvalidInputError as exc:
         raise NodeError(str(exc)) from None
+
+
+def _unsourced(sb: Storyboard) -> list[str]:
+    """Names the shots use that the storyboard gives no video, shot or id for: the node's inputs must supply them."""
+    sourced = {c.name for c in sb.characters if c.source is not None}
+    return list(dict.fromkeys(n for shot in sb.shots for n in shot.characters if n not in sourced))
+
+
+def _standing_in(sb: Storyboard, wired: int) -> dict[str, str]:
+    """At queue time a wired character's id, and so its name, is not known yet: the first ``wired`` unsourced names
+    stand for them, so the plan checks everything else (and says which name no socket can supply). The run
+    resolves the real names before planning again."""
+    return {name: f"char_wired_{i}" for i, name in enumerate(_unsourced(sb)[:wired])}
+
+
+def _socket_hint(sb: Storyboard, wired: list[str]) -> str:
+    """How the node can supply the first name nothing supplies, while a character socket is free."""
+    left = _unsourced(sb)[len(wired):]
+    free = [name for name in CHARACTER_INPUTS if name not in wired]
+    return f" Or wire a Sora 2 Character named {left[0]} into {free[0]}." if left and free else ""
 
 
 def _provider_choice(widget: Any, sb: Storyboard) -> str | None:

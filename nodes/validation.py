@@ -42,18 +42,34 @@ def install() -> bool:
     return True
 
 
+def _node_inputs(unique_id: Any) -> dict[str, Any]:
+    prompt = _PROMPT.get()
+    node = prompt.get(str(unique_id)) if prompt and unique_id is not None else None
+    inputs = node.get("inputs") if isinstance(node, dict) else None
+    return inputs if isinstance(inputs, dict) else {}
+
+
+def linked_inputs(unique_id: Any) -> set[str]:
+    """The inputs of node ``unique_id`` that are wired to another node's output in the prompt being queued.
+
+    Their values are known only when the graph runs, but that they are wired is known now (e.g. a character
+    socket on a provider without characters can be refused before anything runs).
+    """
+    return {name for name, value in _node_inputs(unique_id).items() if _is_link(value)}
+
+
+def _is_link(value: Any) -> bool:
+    """[node_id, output_index]: how the API format writes a link."""
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
+
+
 def widget_values(unique_id: Any) -> dict[str, Any]:
     """The literal widget values of node ``unique_id`` in the prompt being queued; linked inputs are left out.
 
     Empty when the prompt is unknown (the handler is not installed): the checks then use what they were given.
     """
-    prompt = _PROMPT.get()
-    node = prompt.get(str(unique_id)) if prompt and unique_id is not None else None
-    inputs = node.get("inputs") if isinstance(node, dict) else None
-    if not isinstance(inputs, dict):
-        return {}
     out = {}
-    for name, value in inputs.items():
+    for name, value in _node_inputs(unique_id).items():
         if isinstance(value, dict) and "__value__" in value:  # how the frontend wraps a list-valued widget
             value = value["__value__"]
         if isinstance(value, list):  # [node_id, output_index]: a link, known only when the graph runs

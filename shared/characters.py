@@ -99,7 +99,8 @@ def validate_character_name(name: Any) -> str:
             param="name",
         )
     if any(not ch.isprintable() for ch in text):
-        raise InvalidInputError("The character name contains control characters; use plain text.", param="name")
+        raise InvalidInputError("The character name contains control characters or broken text (a lone surrogate); "
+                                "use plain text.", param="name")
     return text
 
 

@@ -8,6 +8,7 @@ same prompt/size/seconds/reference is encoded once per test session.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 from PIL import Image
 from starlette.applications import Starlette
 
 from sora2_bridge.shared.simulator import SimulatorConfig, SimulatorServer, create_app
+
+# CI runs the same examples every time (HYPOTHESIS_PROFILE=ci in .ci/run): a red build is then a reproducible one,
+# never a draw. Locally each run draws new examples, which is how new failures are found.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 USER_ENV = ("SORA2_API_KEY", "COMETAPI_KEY", "OPENAI_API_KEY", "SORA2_PROVIDER", "SORA2_BASE_URL")
 AUTH = {"Authorization": "Bearer test-key"}

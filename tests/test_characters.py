@@ -220,3 +220,32 @@ async def test_any_answer_to_a_character_upload_is_read_or_refused_readably(answ
 def test_a_character_video_is_checked_readable(character_mp4):
     video = load_character_video(character_mp4)
     assert video.mime_type == "video/mp4" and video.filename == "mochi.mp4" and len(video.sha256) == 64
+
+
+# Any code point, lone surrogates included (JSON may carry them: an agent's tool call, a storyboard file).
+NAMES = st.text(alphabet=st.characters(exclude_categories=()), min_size=0, max_size=90)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NAMES)
+async def test_any_name_is_refused_before_sending_or_kept_exactly(name, sim_app, tmp_path, character_mp4):
+    """Brackets, quotes, emoji, right-to-left text, surrogates: refused with a sentence, or sent in the multipart
+    form and answered with the same name."""
+    async with sim_client(sim_app, tmp_path / "h") as client:
+        try:
+            made = await client.create_character(name, character_mp4)
+        except InvalidInputError as exc:
+            assert exc.param == "name" and str(exc)
+            return
+    assert made.name == name.strip() and sim_app.state.sim.characters[made.id].name == name.strip()
+
+
+@settings(max_examples=40, deadline=None)
+@given(names=st.lists(st.text(min_size=1, max_size=80), min_size=1, max_size=2))
+def test_any_names_are_drawn_without_fail(names):
+    from sora2_bridge.shared.simulator.render import RenderSpec, _Painter
+
+    painter = _Painter(RenderSpec("p", "160x96", 1, "sora-2", characters=tuple(names)), 160, 96, None)
+    frame = painter.frame(0)
+    for slot, colour in enumerate(character_colours(names)):
+        assert box_share(frame, slot, colour) > 0.3

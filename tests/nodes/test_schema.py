@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 import sora2_bridge
-from sora2_bridge.nodes import Sora2Extension, clips, generate, jobs, storyboard
+from sora2_bridge.nodes import Sora2Extension, characters, clips, generate, jobs, storyboard
 
 ROOT = Path(sora2_bridge.__file__).parent
 EXPECTED = {
     "Sora2BridgeVideo": ("Sora 2 Video", ["VIDEO", "STRING", "IMAGE", "FLOAT"]),
     "Sora2BridgeRemix": ("Sora 2 Remix", ["VIDEO", "STRING", "IMAGE", "FLOAT"]),
     "Sora2BridgeExtend": ("Sora 2 Extend", ["VIDEO", "STRING", "IMAGE", "FLOAT"]),
+    "Sora2BridgeCharacter": ("Sora 2 Character", ["STRING"]),
     "Sora2BridgeLoadJob": ("Sora 2 Load Job", ["VIDEO", "STRING", "IMAGE", "FLOAT"]),
     "Sora2BridgeFrames": ("Sora 2 Frames", ["IMAGE", "AUDIO", "FLOAT"]),
     "Sora2BridgeJoinClips": ("Sora 2 Join Clips", ["VIDEO"]),
@@ -82,7 +83,7 @@ def test_package_imports_without_comfyui_or_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
 
 
-@pytest.mark.parametrize("node", [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES])
+@pytest.mark.parametrize("node", [*generate.NODES, *characters.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES])
 def test_no_widget_can_hold_a_key(node, monkeypatch):
     secret = "sk-fake-SECRET-do-not-leak-0123456789"
     monkeypatch.setenv("SORA2_API_KEY", secret)

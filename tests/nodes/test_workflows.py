@@ -14,10 +14,13 @@ import pytest
 import torch
 
 import sora2_bridge
-from sora2_bridge.nodes import clips, generate, jobs, storyboard
+from sora2_bridge.shared import JobRecord
+from sora2_bridge.shared.config import data_dir
+from sora2_bridge.nodes import characters, clips, generate, jobs, storyboard
 
 WORKFLOWS = sorted((Path(sora2_bridge.__file__).parent / "workflows").glob("*.json"))
-OURS = {n.GET_SCHEMA().node_id: n for n in [*generate.NODES, *jobs.NODES, *clips.NODES, *storyboard.NODES]}
+OURS = {n.GET_SCHEMA().node_id: n for n in [*generate.NODES, *characters.NODES, *jobs.NODES, *clips.NODES,
+                                             *storyboard.NODES]}
 SOCKET_ONLY = {"IMAGE", "VIDEO", "AUDIO", "MASK", "LATENT", "*"}
 
 # name -> (inputs in order: (name, type, options or None), outputs: [type], extra widget values after the widgets)
@@ -47,10 +50,15 @@ def node_spec(type_: str) -> tuple[list[tuple[str, str, Any]], list[str], int]:
     return CORE[type_]
 
 
+def socket_only(io_type: str, obj: Any) -> bool:
+    """Drawn as a socket without a widget, so it has no place in ``widgets_values`` (a forceInput STRING too)."""
+    return io_type in SOCKET_ONLY or bool(getattr(obj, "force_input", None))
+
+
 def widget_names(type_: str) -> list[str]:
     names = []
     for name, io_type, obj in node_spec(type_)[0]:
-        if io_type in SOCKET_ONLY:
+        if socket_only(io_type, obj):
             continue
         names.append(name)
         if getattr(obj, "control_after_generate", None):
@@ -69,7 +77,7 @@ def compatible(out_type: str, in_type: str) -> bool:
 def test_there_are_workflows_for_every_use_case():
     names = {p.stem for p in WORKFLOWS}
     assert {"sora2_text_to_video", "sora2_image_to_video", "sora2_three_shots", "sora2_remix_extend",
-            "sora2_frames_and_audio", "sora2_load_job", "sora2_storyboard"} <= names
+            "sora2_frames_and_audio", "sora2_load_job", "sora2_storyboard", "sora2_character_two_shots"} <= names
     used = {n["type"] for p in WORKFLOWS for n in json.loads(p.read_text())["nodes"]}
     assert set(OURS) <= used  # every node appears in at least one example
 
@@ -108,7 +116,7 @@ def test_workflow_is_a_valid_ui_graph(path: Path):
         linked = {s["name"] for s in n["inputs"] if s.get("link") is not None}
         for name, io_type, obj in node_spec(n["type"])[0]:
             required = not getattr(obj, "optional", False) and name not in ("audio",)
-            if io_type in SOCKET_ONLY and required:
+            if socket_only(io_type, obj) and required:
                 assert name in linked, f"{path.stem}: {n['type']}.{name} is not connected"
 
 
@@ -130,8 +138,12 @@ def execution_order(doc: dict) -> list[dict]:
     return [nodes[i] for i in order]
 
 
-async def run_workflow(doc: dict, comfy: Any, tmp_path: Path, overrides: dict | None = None) -> dict:
-    """Run our nodes for real (against the simulator) and stand in for the core ones; returns outputs by node id."""
+async def run_workflow(doc: dict, comfy: Any, tmp_path: Path, overrides: dict | None = None,
+                       uploaded_video: Path | None = None) -> dict:
+    """Run our nodes for real (against the simulator) and stand in for the core ones; returns outputs by node id.
+
+    ``uploaded_video`` is the file a Load Video node stands for (what the user uploaded to ComfyUI's input folder).
+    """
     from comfy_api.latest import InputImpl, Types
 
     links = {link[0]: link for link in doc["links"]}
@@ -150,6 +162,9 @@ async def run_workflow(doc: dict, comfy: Any, tmp_path: Path, overrides: dict | 
         elif t == "LoadImage":
             image = torch.rand((1, 480, 640, 3))
             results[node["id"]] = (image, torch.zeros((1, 480, 640)))
+        elif t == "LoadVideo":  # as ComfyUI's: the uploaded file, lazily, as a VIDEO
+            assert uploaded_video is not None, f"{node['id']}: no video to load"
+            results[node["id"]] = (InputImpl.VideoFromFile(str(uploaded_video)),)
         elif t == "SaveVideo":
             dest = tmp_path / f"{values['filename_prefix'].replace('/', '_')}_{node['id']}.mp4"
             values["video"].save_to(str(dest), metadata={"workflow": doc})
@@ -170,8 +185,13 @@ async def run_workflow(doc: dict, comfy: Any, tmp_path: Path, overrides: dict | 
     return results
 
 
+def outputs_of(doc: dict, results: dict, node_type: str) -> list[tuple]:
+    """The outputs of every node of ``node_type``, in node id order."""
+    return [results[n["id"]] for n in sorted(doc["nodes"], key=lambda n: n["id"]) if n["type"] == node_type]
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-async def test_workflow_runs_against_the_simulator(path, comfy, local, tmp_path):
+async def test_workflow_runs_against_the_simulator(path, comfy, local, tmp_path, make_clip):
     from sora2_bridge.shared.video import probe
 
     doc = json.loads(path.read_text())
@@ -181,7 +201,8 @@ async def test_workflow_runs_against_the_simulator(path, comfy, local, tmp_path)
                                "sound of rain", seed=0)
         loader = next(n for n in doc["nodes"] if n["type"] == "Sora2BridgeLoadJob")
         overrides[loader["id"]] = {"video_id": made.args[1]}
-    results = await run_workflow(doc, comfy, tmp_path, overrides)
+    results = await run_workflow(doc, comfy, tmp_path, overrides,
+                                 uploaded_video=make_clip(width=64, height=64, seconds=0.5, audio=False))
     saved = [r[0] for n, r in results.items() if r and isinstance(r[0], Path)]
     assert saved or path.stem == "sora2_text_to_video"
     for file in saved:
@@ -196,3 +217,12 @@ async def test_workflow_runs_against_the_simulator(path, comfy, local, tmp_path)
                                    if next(x for x in doc["nodes"] if x["id"] == n)["type"] == "Sora2BridgeStoryboard")
         assert probe(film.get_stream_source()).duration == pytest.approx(12.0, abs=0.2)
         assert list(json.loads(ids)) == ["fold", "launch", "night"] and sheet.shape[0] == 1
+    if path.stem == "sora2_character_two_shots":  # both shots name the one character; the film is 8 s
+        (character_id,) = outputs_of(doc, results, "Sora2BridgeCharacter")[0]
+        shots = outputs_of(doc, results, "Sora2BridgeVideo")
+        record = JobRecord(data_dir() / "jobs.sqlite3")
+        for _, video_id, _, _ in shots:
+            assert record.get(video_id).request["characters"] == [{"id": character_id}], video_id
+            assert local.state.jobs[video_id].characters == ["Mochi"]  # what the service drew
+        (joined,) = outputs_of(doc, results, "Sora2BridgeJoinClips")[0]
+        assert probe(joined.get_stream_source()).duration == pytest.approx(8.0, abs=0.2)
