@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="base URL of a compatible service (default: $SORA2_BASE_URL)")
     p.add_argument("--output-dir", help="where clips are saved (default: $SORA2_MCP_OUTPUT_DIR)")
     p.add_argument("--input-dir", action="append", dest="input_dirs", metavar="DIR",
-                   help="a folder local images may be read from (repeatable; default: $SORA2_MCP_INPUT_DIRS)")
+                   help="a folder local images and character videos may be read from (repeatable; default: "
+                        "$SORA2_MCP_INPUT_DIRS)")
     p.add_argument("--max-usd-per-call", type=float, help="per-call limit in USD ($SORA2_MCP_MAX_USD_PER_CALL)")
     p.add_argument("--budget-usd", type=float, help="budget in USD per period ($SORA2_MCP_BUDGET_USD)")
     p.add_argument("--budget-period", choices=("day", "lifetime"), help="day or lifetime ($SORA2_MCP_BUDGET_PERIOD)")

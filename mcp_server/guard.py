@@ -6,8 +6,8 @@ once, or two servers sharing the data folder, can never spend past the budget. A
 reservation; a created job turns it into spending. A per-day budget survives restarts (desktop clients restart
 their servers often); a per-lifetime budget counts what this server process spent.
 
-Files: outputs only inside the output folder (bare file names, no separators, no ``..``), inputs only inside the
-configured input folders after following symlinks. URLs: https only, every address the host resolves to must be
+Files: outputs only inside the output folder (bare file names, no separators, no ``..``), inputs (images, and the
+videos characters are made from) only inside the configured input folders after following symlinks. URLs: https only, every address the host resolves to must be
 public (no loopback, private, link-local, CGNAT, multicast or reserved range), the connection is pinned to the
 vetted address (no DNS-rebinding window), redirects are re-checked, and the body is size-capped.
 """
@@ -33,12 +33,21 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 import httpx
 
+from ..shared.characters import CharacterVideo, load_character_video
 from ..shared.errors import InvalidInputError, Sora2Error
 from ..shared.media import probe_image
 from ..shared.models import ImageInput
 from ..shared.outputs import check_folder
 from ..shared.pricing import format_usd
-from .settings import ENV_BUDGET, ENV_INPUT_DIRS, ENV_MAX_IMAGE_MB, ENV_MAX_PER_CALL, ENV_OUTPUT_DIR, Settings
+from .settings import (
+    ENV_BUDGET,
+    ENV_INPUT_DIRS,
+    ENV_MAX_IMAGE_MB,
+    ENV_MAX_PER_CALL,
+    ENV_MAX_VIDEO_MB,
+    ENV_OUTPUT_DIR,
+    Settings,
+)
 
 log = logging.getLogger("sora2_bridge.mcp")
 
@@ -250,32 +259,58 @@ def _fmt(usd: float) -> str:
     return "unlimited" if usd == float("inf") else format_usd(usd)
 
 
-# ---------------------------------------------------------------------------------------------- files
-def resolve_input_path(raw: str, settings: Settings) -> Path:
-    """The real path of a local image, if it lies inside one of the allowed input folders."""
+# ---------------------------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class InputKind:
+    """What an input argument carries (an image, a video): the one word and size cap the refusals name.
+
+    Images and character videos come through the same guards (allowed folders, public https URLs, data URLs,
+    size caps); only the noun, the cap, its variable and the ``Accept`` header differ.
+    """
+
+    noun: str
+    env: str  # the variable that sets the cap
+    cap: str  # the Settings field holding it
+    accept: str
+    data_example: str
+
+    def max_bytes(self, settings: Settings) -> int:
+        return int(getattr(settings, self.cap))
+
+    def too_large(self, what: str, max_bytes: int) -> str:
+        return f"{what} is larger than {_mb(max_bytes)} ({self.env})."
+
+
+IMAGE = InputKind("image", ENV_MAX_IMAGE_MB, "max_image_bytes", "image/*", "data:image/png;base64,<data>")
+VIDEO = InputKind("video", ENV_MAX_VIDEO_MB, "max_video_bytes", "video/*", "data:video/mp4;base64,<data>")
+
+
+def resolve_input_path(raw: str, settings: Settings, kind: InputKind = IMAGE) -> Path:
+    """The real path of a local input file, if it lies inside one of the allowed input folders."""
+    noun = kind.noun
     if not settings.input_dirs:
         raise PathRefused(
-            f"Local image paths are disabled: the user has not allowed any input folder ({ENV_INPUT_DIRS}). "
+            f"Local {noun} paths are disabled: the user has not allowed any input folder ({ENV_INPUT_DIRS}). "
             "Pass an https:// URL or a data: URL instead."
         )
     allowed = ", ".join(str(d) for d in settings.input_dirs)
     if "\x00" in raw:
-        raise PathRefused("The image path contains a NUL byte.")
+        raise PathRefused(f"The {noun} path contains a NUL byte.")
     candidate = Path(raw).expanduser()
     if not candidate.is_absolute():
         candidate = settings.input_dirs[0] / candidate
     try:
         real = candidate.resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError):
-        raise PathRefused(f"Image file not found: {raw}. Allowed input folders: {allowed}.") from None
+        raise PathRefused(f"{noun.capitalize()} file not found: {raw}. Allowed input folders: {allowed}.") from None
     except (OSError, RuntimeError) as exc:
-        raise PathRefused(f"Cannot read the image path {raw}: {exc.__class__.__name__}.") from None
+        raise PathRefused(f"Cannot read the {noun} path {raw}: {exc.__class__.__name__}.") from None
     if not any(real.is_relative_to(d) for d in settings.input_dirs):
         raise PathRefused(f"{raw} is outside the allowed input folders ({allowed}); only files there can be read.")
     if not real.is_file():
         raise PathRefused(f"{raw} is not a file.")
-    if real.stat().st_size > settings.max_image_bytes:
-        raise PathRefused(f"{raw} is larger than {_mb(settings.max_image_bytes)} ({ENV_MAX_IMAGE_MB}).")
+    if real.stat().st_size > kind.max_bytes(settings):
+        raise PathRefused(kind.too_large(raw, kind.max_bytes(settings)))
     return real
 
 
@@ -362,36 +397,89 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
 
 
-async def vet_url(url: str, resolver: Resolver) -> tuple[str, str, int, str]:
+async def vet_url(url: str, resolver: Resolver, kind: InputKind = IMAGE) -> tuple[str, str, int, str]:
     """Check an https URL; return (host, vetted address, port, path with query)."""
+    noun = kind.noun
     parts = urlsplit(url.strip())
     if parts.scheme.lower() != "https":
-        raise UrlRefused(f"Only https:// image URLs are accepted (got {parts.scheme or 'no'} scheme).")
+        raise UrlRefused(f"Only https:// {noun} URLs are accepted (got {parts.scheme or 'no'} scheme).")
     if parts.username or parts.password:
-        raise UrlRefused("Image URLs must not carry a user name or password.")
+        raise UrlRefused(f"{noun.capitalize()} URLs must not carry a user name or password.")
     host = parts.hostname
     if not host:
-        raise UrlRefused("The image URL has no host.")
+        raise UrlRefused(f"The {noun} URL has no host.")
     try:
         port = parts.port or 443
     except ValueError:
-        raise UrlRefused("The image URL has an invalid port.") from None
+        raise UrlRefused(f"The {noun} URL has an invalid port.") from None
     try:
         addresses = await resolver(host, port)
     except (OSError, UnicodeError):
-        raise UrlRefused(f"Cannot resolve the host {host!r} of the image URL.") from None
+        raise UrlRefused(f"Cannot resolve the host {host!r} of the {noun} URL.") from None
     if not addresses:
-        raise UrlRefused(f"Cannot resolve the host {host!r} of the image URL.")
+        raise UrlRefused(f"Cannot resolve the host {host!r} of the {noun} URL.")
     bad = [a for a in addresses if not is_public_address(a)]
     if bad:
         raise UrlRefused(
-            f"The image URL's host {host!r} points to a private, loopback or otherwise non-public address; "
-            "the server only fetches images from the public internet."
+            f"The {noun} URL's host {host!r} points to a private, loopback or otherwise non-public address; "
+            f"the server only fetches {noun}s from the public internet."
         )
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     return host, addresses[0], port, path
+
+
+async def fetch_url(
+    url: str,
+    *,
+    max_bytes: int,
+    kind: InputKind = IMAGE,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[bytes, str]:
+    """Download a public https URL, pinned to the vetted address, at most ``max_bytes``; return (body, file name)."""
+    resolver = resolver or system_resolver
+    noun = kind.noun
+    async with httpx.AsyncClient(transport=transport, timeout=URL_TIMEOUT, follow_redirects=False) as http:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            host, address, port, path = await vet_url(current, resolver, kind)
+            netloc = f"[{address}]" if ":" in address else address
+            request = http.build_request(
+                "GET",
+                f"https://{netloc}:{port}{path}",
+                headers={"Host": host if port == 443 else f"{host}:{port}", "Accept": kind.accept},
+                extensions={"sni_hostname": host},
+            )
+            try:
+                response = await http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise UrlRefused(f"Could not download the {noun} URL ({exc.__class__.__name__}).") from None
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise UrlRefused(f"The {noun} URL redirected without a location.")
+                    current = urljoin(current, location)
+                    continue
+                if response.status_code != 200:
+                    raise UrlRefused(f"The {noun} URL answered HTTP {response.status_code}.")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise UrlRefused(kind.too_large(f"The {noun} at the URL", max_bytes))
+                data = bytearray()
+                try:
+                    async for chunk in response.aiter_bytes():
+                        data.extend(chunk)
+                        if len(data) > max_bytes:
+                            raise UrlRefused(kind.too_large(f"The {noun} at the URL", max_bytes))
+                except httpx.HTTPError as exc:
+                    raise UrlRefused(f"The {noun} download broke off ({exc.__class__.__name__}).") from None
+            finally:
+                await response.aclose()
+            return bytes(data), Path(urlsplit(current).path).name
+        raise UrlRefused(f"The {noun} URL redirected more than {MAX_REDIRECTS} times.")
 
 
 async def fetch_image_url(
@@ -401,60 +489,19 @@ async def fetch_image_url(
     resolver: Resolver | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ImageInput:
-    """Download an image from a public https URL, pinned to the vetted address, at most ``max_bytes``."""
-    resolver = resolver or system_resolver
-    async with httpx.AsyncClient(transport=transport, timeout=URL_TIMEOUT, follow_redirects=False) as http:
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            host, address, port, path = await vet_url(current, resolver)
-            netloc = f"[{address}]" if ":" in address else address
-            request = http.build_request(
-                "GET",
-                f"https://{netloc}:{port}{path}",
-                headers={"Host": host if port == 443 else f"{host}:{port}", "Accept": "image/*"},
-                extensions={"sni_hostname": host},
-            )
-            try:
-                response = await http.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise UrlRefused(f"Could not download the image URL ({exc.__class__.__name__}).") from None
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise UrlRefused("The image URL redirected without a location.")
-                    current = urljoin(current, location)
-                    continue
-                if response.status_code != 200:
-                    raise UrlRefused(f"The image URL answered HTTP {response.status_code}.")
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise UrlRefused(f"The image at the URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB}).")
-                data = bytearray()
-                try:
-                    async for chunk in response.aiter_bytes():
-                        data.extend(chunk)
-                        if len(data) > max_bytes:
-                            raise UrlRefused(
-                                f"The image at the URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB})."
-                            )
-                except httpx.HTTPError as exc:
-                    raise UrlRefused(f"The image download broke off ({exc.__class__.__name__}).") from None
-            finally:
-                await response.aclose()
-            mime, _ = probe_image(bytes(data))
-            name = Path(urlsplit(current).path).name or "reference"
-            return ImageInput(data=bytes(data), mime_type=mime or "application/octet-stream", filename=name)
-        raise UrlRefused(f"The image URL redirected more than {MAX_REDIRECTS} times.")
+    """Download an image from a public https URL (see :func:`fetch_url`)."""
+    data, name = await fetch_url(url, max_bytes=max_bytes, resolver=resolver, transport=transport)
+    mime, _ = probe_image(data)
+    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename=name or "reference")
 
 
-def decode_data_url(url: str, *, max_bytes: int) -> ImageInput:
-    """``data:image/png;base64,...`` to an ImageInput, size-capped."""
+def decode_data(url: str, *, max_bytes: int, kind: InputKind = IMAGE) -> bytes:
+    """The bytes of a ``data:`` URL, size-capped."""
     header, sep, payload = url.partition(",")
     if not sep or not header.lower().startswith("data:"):
-        raise UrlRefused("A data URL must look like data:image/png;base64,<data>.")
+        raise UrlRefused(f"A data URL must look like {kind.data_example}.")
     if len(payload) > max_bytes * 4 // 3 + 16:
-        raise UrlRefused(f"The data URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB}).")
+        raise UrlRefused(kind.too_large("The data URL", max_bytes))
     try:
         if header.lower().endswith(";base64"):
             data = base64.b64decode(payload, validate=True)
@@ -463,9 +510,36 @@ def decode_data_url(url: str, *, max_bytes: int) -> ImageInput:
     except (binascii.Error, ValueError):
         raise UrlRefused("The data URL is not valid base64.") from None
     if len(data) > max_bytes:
-        raise UrlRefused(f"The data URL is larger than {_mb(max_bytes)} ({ENV_MAX_IMAGE_MB}).")
+        raise UrlRefused(kind.too_large("The data URL", max_bytes))
+    return data
+
+
+def decode_data_url(url: str, *, max_bytes: int) -> ImageInput:
+    """``data:image/png;base64,...`` to an ImageInput, size-capped."""
+    data = decode_data(url, max_bytes=max_bytes)
     mime, _ = probe_image(data)
     return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename="reference")
+
+
+async def read_input(
+    spec: str,
+    settings: Settings,
+    kind: InputKind,
+    *,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[bytes, str, Path | None]:
+    """An input argument (local path, https URL or data URL) to (bytes, file name, local path), every guard applied."""
+    text = spec.strip()
+    lowered = text.lower()
+    max_bytes = kind.max_bytes(settings)
+    if lowered.startswith("data:"):
+        return decode_data(text, max_bytes=max_bytes, kind=kind), "", None
+    if "://" in lowered[:12]:
+        data, name = await fetch_url(text, max_bytes=max_bytes, kind=kind, resolver=resolver, transport=transport)
+        return data, name, None
+    path = resolve_input_path(text, settings, kind)
+    return path.read_bytes(), path.name, path
 
 
 async def load_image(
@@ -476,13 +550,21 @@ async def load_image(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ImageInput:
     """An ``image`` argument (local path, https URL or data URL) to bytes, with every guard applied."""
-    text = spec.strip()
-    lowered = text.lower()
-    if lowered.startswith("data:"):
-        return decode_data_url(text, max_bytes=settings.max_image_bytes)
-    if "://" in lowered[:12]:
-        return await fetch_image_url(text, max_bytes=settings.max_image_bytes, resolver=resolver, transport=transport)
-    path = resolve_input_path(text, settings)
-    data = path.read_bytes()
+    data, name, _ = await read_input(spec, settings, IMAGE, resolver=resolver, transport=transport)
     mime, _ = probe_image(data)
-    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename=path.name)
+    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename=name or "reference")
+
+
+async def load_video(
+    spec: str,
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[CharacterVideo, Path | None]:
+    """A ``video`` argument under the same guards as images (its own size cap), checked to be a readable video.
+
+    Also returns the local path it came from, if any, so the job record can say which file a character was made of.
+    """
+    data, name, path = await read_input(spec, settings, VIDEO, resolver=resolver, transport=transport)
+    return load_character_video(data, name or "character.mp4"), path

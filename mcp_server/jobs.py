@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from ..shared.characters import Character, require_characters, validate_character_name
 from ..shared.client import AsyncSoraClient, request_key
 from ..shared.locks import KeyedLocks
 from ..shared.errors import ExpiredError, NotFoundError, Sora2Error, WaitTimeoutError, is_content_policy
@@ -39,7 +40,7 @@ from ..shared.pricing import estimate_cost, format_usd, price_note
 from ..shared.progress import ProgressCallback
 from ..shared.providers import Provider
 from ..shared.record import JobRecord, JobRow
-from .guard import Resolver, SpendingGuard, check_output_folder, inside_output, load_image
+from .guard import Resolver, SpendingGuard, check_output_folder, inside_output, load_image, load_video
 from .models import VideoResult
 from .settings import Settings
 
@@ -109,22 +110,38 @@ class Jobs:
         seconds: int | None,
         image: str | None,
         image_fit: FitMode,
+        characters: list[str] | None = None,
     ) -> tuple[CreateVideoRequest, list[str]]:
         """Validate locally; an image is read through the guards and fitted to the size (nothing is sent).
 
-        Also returns what the user must hear before paying: a guessed price, and the warnings about the image
-        (enlarged far, animated...).
+        Characters are checked (capability, count, ids) with the rest, before an image is fetched. Also returns
+        what the user must hear before paying: a guessed price, and the warnings about the image (enlarged far,
+        animated...).
         """
-        req = self.client.build_request(prompt, model=model, size=size, seconds=seconds)
+        req = self.client.build_request(prompt, model=model, size=size, seconds=seconds, characters=characters)
         notes = [note] if (note := price_note(self.provider, req.model, req.size)) else []
         if not image:
             return req, notes
         source = await load_image(image, self.settings, resolver=self.url_resolver, transport=self.url_transport)
         fitted = fit_reference(source, req.size, image_fit)
         req = self.client.build_request(
-            prompt, model=req.model, size=req.size, seconds=req.seconds, input_reference=fitted.image
+            prompt, model=req.model, size=req.size, seconds=req.seconds, input_reference=fitted.image,
+            characters=req.characters,
         )
         return req, notes + fitted.warnings
+
+    async def create_character(self, name: str, video: str) -> Character:
+        """Make a character from a ``video`` argument read through the input guards, or the record's same one.
+
+        The capability and the name are checked before the video is read (the shared client checks them again);
+        the same video and name on this service come back from the record with ``reused`` and nothing sent, also
+        when an agent fires the same call twice at once (the second waits for the first, then finds its record).
+        """
+        require_characters(self.provider)
+        name = validate_character_name(name)
+        clip, path = await load_video(video, self.settings, resolver=self.url_resolver, transport=self.url_transport)
+        async with self._create_locks.hold(f"character:{name}:{clip.sha256}"):
+            return await self.client.create_character(name, path if path is not None else clip)
 
     def estimate(self, model: str, size: str, seconds: str | int) -> float:
         return estimate_cost(self.provider, model, size, seconds)

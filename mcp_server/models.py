@@ -154,6 +154,15 @@ class ForgetResult(BaseModel):
     hint: str
 
 
+class CharacterResult(BaseModel):
+    id: str = Field(description="Pass it in generate_video's characters (at most 2 per clip).")
+    name: str
+    created_at: int | None = Field(None, description="Unix time the service made it.")
+    reused: bool = Field(description="Made before from the same video and name on this service: nothing was sent.")
+    hint: str
+
+
 RESULT_MODELS: tuple[type[BaseModel], ...] = (
     VideoResult, VideoListResult, DownloadResult, DeleteResult, CostEstimate, FrameResult, JoinResult, ForgetResult,
+    CharacterResult,
 )

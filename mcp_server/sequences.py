@@ -69,6 +69,7 @@ SHOT_TEXTS = {
     "model": "",
     "start": "{image: as generate_video's} or {continue|remix|extend: shot id}",
     "join_after": "cut or {crossfade_ms: N}",
+    "characters": "<=2 names",
 }
 
 
@@ -181,8 +182,12 @@ class Sequences:
         self._runs: dict[str, _Run] = {}
         self._lock = asyncio.Lock()
 
-    async def plan(self, storyboard: dict[str, Any], images: dict[str, str]) -> Plan:
-        """Validate and price (nothing sent); the film is named after the shots so sequences never share one."""
+    async def plan(self, storyboard: dict[str, Any], images: dict[str, str],
+                   characters: dict[str, str] | None = None) -> Plan:
+        """Validate and price (nothing sent); the film is named after the shots so sequences never share one.
+
+        ``characters`` gives character ids by the names the shots use (made before with create_character).
+        """
         jobs = self.jobs
         sb = load_storyboard(storyboard)
         loaded: dict[str, ImageInput] = {}
@@ -195,7 +200,7 @@ class Sequences:
         folder = jobs.settings.output_dir / SEQUENCES_FOLDER
         cfg = jobs.client.config
         plan = plan_storyboard(sb, jobs.provider, base_url=cfg.base_url, base_dir=folder,
-                               film=folder / "sequence.mp4", images=loaded)
+                               film=folder / "sequence.mp4", images=loaded, characters=characters)
         film = folder / f"sequence-{plan.id.removeprefix('sb_')[:12]}.mp4"
         return dataclasses.replace(plan, film=film, contact_sheet=film.with_suffix(".png"))
 
@@ -323,7 +328,8 @@ def shot_items_schema() -> dict[str, Any]:
     storyboard prompt shows them whole, and the storyboard model still validates them, naming shot and field."""
     shot = storyboard_json_schema()["$defs"]["Shot"]
     assert set(SHOT_TEXTS) == set(shot["properties"]), "every field of a shot is described here"
-    types = {"id": "string", "prompt": "string", "seconds": "integer", "model": "string", "start": "object"}
+    types = {"id": "string", "prompt": "string", "seconds": "integer", "model": "string", "start": "object",
+             "characters": "array"}
     props = {name: ({"type": types[name]} if name in types else {}) | ({"description": text} if text else {})
              for name, text in SHOT_TEXTS.items()}
     return {"type": "object", "required": shot["required"], "properties": props}
@@ -336,16 +342,17 @@ def sequence_tools(provider: Provider, settings: Settings) -> list[Tool]:
     simulated = " (simulator: free)" if provider.name == "local" else ""
     shots_param = Annotated[list[dict[str, Any]], WithJsonSchema(
         {"type": "array", "items": shot_items_schema()}), Field(description="In film order.")]
-    id_param = Annotated[str, Field(pattern=SEQUENCE_ID_PATTERN, description="From generate_sequence.")]
+    # The id generate_sequence returned; its shape is checked, not published (the model copies it, never makes one).
+    id_param = Annotated[str, Field(pattern=SEQUENCE_ID_PATTERN), WithJsonSchema({"type": "string"})]
+    characters_param = Annotated[dict[str, str], Field(description="Name -> character id.")]
 
     @mcp.tool(
         # Idempotent: the same shots are the same sequence. A repeat while it runs or after it is done changes
         # nothing; a repeat after a failure only makes what is missing, converging on the same one film.
         annotations=_hints(idempotent=True),
-        description=f"""One film from many shots, joined with sound, plus a contact sheet. PAID{simulated}: all
-shots, checked whole by the guard before anything is sent. Returns sequence_id; poll get_sequence_status. The same
-shots again continue a failed run, paying only what is missing. Shot forms, lengths, prices: the storyboard
-prompt.""",
+        description=f"""One film from shots joined with sound, plus a contact sheet. PAID{simulated}: the guard
+checks all shots first. Returns sequence_id; poll get_sequence_status. Repeating it continues a failed run, paying
+only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
     )
     async def generate_sequence(
         shots: shots_param,
@@ -354,12 +361,13 @@ prompt.""",
         size: str | None = None,
         seconds: int | None = None,
         title: str | None = None,
+        characters: characters_param | None = None,
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             sequences = _sequences(state)
             storyboard, images = _storyboard(shots, model, size, seconds, title)
-            plan = await sequences.plan(storyboard, images)
+            plan = await sequences.plan(storyboard, images, characters)
             for warning in plan.warnings:  # reaches a listening client before anything is paid
                 await ctx.report_progress(0.0, None, f"Warning: {warning}.")
             run, reserved, reused = await sequences.start(plan)
@@ -375,8 +383,7 @@ prompt.""",
 
     @mcp.tool(
         annotations=_hints(read_only=True, open_world=False),
-        description="""Shots' states, video_ids, prices; when done, the film's path and the contact sheet image.
-Free.""",
+        description="""Shots' states, video_ids, prices; when done, the film's path and contact sheet image. Free.""",
     )
     async def get_sequence_status(sequence_id: id_param, ctx: Context) -> CallToolResult:
         state = app_state(ctx)

@@ -42,7 +42,8 @@ completed -> the background collector saves the MP4 of jobs this server started 
 never saves anything and says file_path once saved, else target_path. get_frame shows a frame of a saved clip;
 join_videos joins clips. Use estimate_cost before expensive clips; respect refusals from the spending guard (tell
 the user the estimate and the remaining budget). remix_video, edit_video and extend_video start new paid jobs from
-a completed clip. The service has no cancel: forget_video only stops the collector. Never call generate_video again
+a completed clip. The same figure in several clips: create_character once, then generate_video(characters=[id]).
+The service has no cancel: forget_video only stops the collector. Never call generate_video again
 just because a clip is still rendering: poll get_status instead. Full prices: resource sora2://prices."""
 
 

@@ -24,12 +24,14 @@ ENV_BUDGET = "SORA2_MCP_BUDGET_USD"
 ENV_BUDGET_PERIOD = "SORA2_MCP_BUDGET_PERIOD"
 ENV_DEDUPE = "SORA2_MCP_DEDUPE_SECONDS"
 ENV_MAX_IMAGE_MB = "SORA2_MCP_MAX_IMAGE_MB"
+ENV_MAX_VIDEO_MB = "SORA2_MCP_MAX_VIDEO_MB"
 ENV_AUTO_DOWNLOAD = "SORA2_MCP_AUTO_DOWNLOAD"
 
 DEFAULT_MAX_PER_CALL = 2.0
 DEFAULT_BUDGET = 10.0
 DEFAULT_DEDUPE_SECONDS = 300.0
 DEFAULT_MAX_IMAGE_MB = 10.0
+DEFAULT_MAX_VIDEO_MB = 50.0  # a character's source: a short clip of the figure
 # A tool call that waits longer than this without being asked to is cut by many desktop clients (~60 s).
 MAX_DEFAULT_WAIT = 45.0
 # The longest wait an agent may ask for in one call; progress notifications keep idle timers alive meanwhile.
@@ -86,6 +88,7 @@ class Settings:
     budget_period: BudgetPeriod = "day"
     dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS
     max_image_bytes: int = int(DEFAULT_MAX_IMAGE_MB * 1024 * 1024)
+    max_video_bytes: int = int(DEFAULT_MAX_VIDEO_MB * 1024 * 1024)
     # Download finished jobs this server paid for even if no agent asks again (they expire about 1 h after).
     auto_download: bool = True
     collector_interval: float = 20.0
@@ -113,6 +116,7 @@ class Settings:
             budget_period=period,  # type: ignore[arg-type]
             dedupe_seconds=_number(env, ENV_DEDUPE, DEFAULT_DEDUPE_SECONDS),
             max_image_bytes=int(_number(env, ENV_MAX_IMAGE_MB, DEFAULT_MAX_IMAGE_MB) * 1024 * 1024),
+            max_video_bytes=int(_number(env, ENV_MAX_VIDEO_MB, DEFAULT_MAX_VIDEO_MB) * 1024 * 1024),
             auto_download=_flag(env, ENV_AUTO_DOWNLOAD, True),
             state_dir=data_dir(env),
         )

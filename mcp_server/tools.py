@@ -25,8 +25,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, ToolAnnotations
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from ..shared.characters import MAX_CHARACTERS_PER_VIDEO
 from ..shared.errors import NotFoundError, Sora2Error
 from ..shared.outputs import next_free_path
 from ..shared.media import FitMode
@@ -41,7 +42,15 @@ from .guard import inside_output, output_path
 from .jobs import Jobs, Outcome, describe_usd, video_uri
 from .listing import check_cursor, since_timestamp
 from .listing import list_videos as list_jobs
-from .models import CostEstimate, DeleteResult, DownloadResult, FrameResult, ForgetResult, JoinResult
+from .models import (
+    CharacterResult,
+    CostEstimate,
+    DeleteResult,
+    DownloadResult,
+    ForgetResult,
+    FrameResult,
+    JoinResult,
+)
 from .progress import ProgressBridge
 from .settings import ENV_BUDGET, ENV_MAX_PER_CALL, MAX_DEFAULT_WAIT, MAX_WAIT, Settings
 from .state import AppState, app_state
@@ -169,7 +178,6 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
     SizeName = Annotated[Literal[sizes], BeforeValidator(_lower)]  # type: ignore[valid-type]
     Seconds = Annotated[Literal[seconds_allowed], BeforeValidator(_seconds)]  # type: ignore[valid-type]
     default_model = provider.default_model
-    example = estimate_cost(provider, default_model, "720x1280", 4)
     input_dirs = f", or a path in {', '.join(str(d) for d in settings.input_dirs)}" if settings.input_dirs else ""
     simulated = " (simulator: free)" if provider.name == "local" else ""
 
@@ -184,11 +192,17 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
     size_param = Annotated[SizeName, Field(description=needs)] if needs else SizeName
     seconds_param = Annotated[Seconds, Field()]
     wait_param = Annotated[float, Field(ge=0, le=int(MAX_WAIT))]  # explained once, in generate_video's description
+    # The other tools' wait_seconds: its range is published once, in generate_video, and validated the same here.
+    also_wait_param = Annotated[wait_param, WithJsonSchema({"type": "number"})] | None
     video_id_param = Annotated[str, BeforeValidator(check_video_id)]
-    # The length limit is the shared validation's (a sentence naming the limit), not a schema keyword every request
-    # carries to the model.
-    prompt_param = Annotated[str, Field(min_length=1)]
-    filename_param = Annotated[str | None, Field(description="A name, not a path.")]
+    # The length limits are validation's (a sentence naming the limit), not schema keywords every request carries
+    # to the model: that a prompt is not empty goes without saying.
+    prompt_param = Annotated[str, Field(min_length=1), WithJsonSchema({"type": "string"})]
+    filename_param = Annotated[str | None, Field(description="Not a path.")]
+    # The count and the ids are the shared validation's (its refusal names the config switch on a provider without
+    # characters); the schema still tells the model the limit. Where the ids come from: create_character says it.
+    characters_param = Annotated[list[str], WithJsonSchema({
+        "type": "array", "items": {"type": "string"}, "maxItems": MAX_CHARACTERS_PER_VIDEO})]
 
     async def respond_created(jobs: Jobs, ctx: Context, created: Any, wait_seconds: float,
                               state: AppState, warnings: list[str] | None = None) -> CallToolResult:
@@ -207,11 +221,10 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
 
     @mcp.tool(
         annotations=PAID,
-        description=f"""Start a Sora 2 clip from a prompt (no real people or copyrighted characters). PAID{simulated}
-per second: {price_line(provider)}; 4 s {default_model} = {format_usd(example)}. {limits_text(settings, provider)}
-Returns a video_id at once; poll get_status (renders take 1-5 min). wait_seconds (also in get_status, remix,
-edit, extend): wait in the call, <= {MAX_DEFAULT_WAIT:.0f} s as clients cut calls at ~60 s. Repeated within
-{settings.dedupe_seconds:.0f} s, returns that job unpaid.""",
+        description=f"""A Sora 2 clip from a prompt (no real people or copyrighted characters). PAID{simulated}:
+{price_line(provider)}. {limits_text(settings, provider)} Returns video_id at once; poll get_status (renders: 1-5
+min). wait_seconds (also get_status, remix, edit, extend): wait in the call, <= {MAX_DEFAULT_WAIT:.0f} s (clients
+cut at ~60 s). Repeats within {settings.dedupe_seconds:.0f} s return that job unpaid.""",
     )
     async def generate_video(
         prompt: prompt_param,
@@ -220,84 +233,108 @@ edit, extend): wait in the call, <= {MAX_DEFAULT_WAIT:.0f} s as clients cut call
         size: size_param = "720x1280",
         seconds: seconds_param = 4,
         image: Annotated[str | None, Field(description=(
-            f"First frame: https or data: URL{input_dirs}."))] = None,
+            f"First frame: https/data: URL{input_dirs}."))] = None,
         image_fit: FitMode = "crop",
+        characters: characters_param | None = None,
         wait_seconds: wait_param = 0,
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            req, warnings = await jobs.build_request(prompt, model, size, seconds, image, image_fit)
+            req, warnings = await jobs.build_request(prompt, model, size, seconds, image, image_fit, characters)
             for warning in warnings:  # a progress message reaches a listening client before the job is paid
                 await ctx.report_progress(0.0, None, f"Warning: {warning}.")
             created = await jobs.create(req)
             return await respond_created(jobs, ctx, created, wait_seconds, state, warnings)
 
     @mcp.tool(
+        # Idempotent: the same video and name come back from the record, nothing sent again.
+        annotations=_hints(idempotent=True),
+        description="""A figure kept alike across clips, made from a short video of it (no real people). Use:
+generate_video(characters=[id]).""",
+    )
+    async def create_character(
+        name: str,  # 1 to 80 characters: the shared validation says so when it is not
+        video: Annotated[str, Field(description="As generate_video's image.")],
+        ctx: Context,
+    ) -> CallToolResult:
+        state = app_state(ctx)
+        with tool_errors(state):
+            made = await state.require_jobs().create_character(name, video)
+            assert made.id is not None  # the shared client refuses an answer without one
+            return render(CharacterResult(
+                id=made.id, name=made.name or name.strip(), created_at=made.created_at, reused=made.reused,
+                hint=(("Made before from the same video and name: nothing was sent. " if made.reused else "Made. ")
+                      + f"Use it with generate_video(characters=[\"{made.id}\"]) (at most "
+                        f"{MAX_CHARACTERS_PER_VIDEO} per clip); say the name, {made.name or name.strip()}, in the "
+                        "prompt."),
+            ))
+
+    @mcp.tool(
         annotations=_hints(read_only=True),
-        description="""Saves nothing: file_path once saved, else target_path (where the collector or download_video
-puts it).""",
+        description="""file_path once saved, else target_path (where the collector or download_video saves it).""",
     )
     async def get_status(
         video_id: video_id_param,
         ctx: Context,
-        wait_seconds: wait_param = 0,
+        wait_seconds: also_wait_param = None,
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
             async with ProgressBridge(ctx.report_progress) as bridge:
-                outcome = await jobs.status(video_id, wait_seconds, bridge)
+                outcome = await jobs.status(video_id, wait_seconds or 0, bridge)
             return render_outcome(outcome)
 
-    async def derived(ctx: Context, wait_seconds: float, start: Callable[[Jobs], Awaitable[Any]]) -> CallToolResult:
+    async def derived(ctx: Context, wait_seconds: float | None,
+                      start: Callable[[Jobs], Awaitable[Any]]) -> CallToolResult:
         """The paid tools that make a new job from a finished one."""
         state = app_state(ctx)
         with tool_errors(state):
             jobs = state.require_jobs()
-            return await respond_created(jobs, ctx, await start(jobs), wait_seconds, state)
+            return await respond_created(jobs, ctx, await start(jobs), wait_seconds or 0, state)
 
     @mcp.tool(
         annotations=PAID,
-        description="""New clip from a completed one, changed as the prompt says (only the change). Same model,
-size, length and PRICE.""",
+        description="""A completed clip changed as the prompt says (say only the change): same model, size, length,
+PRICE.""",
     )
     async def remix_video(
-        video_id: video_id_param, prompt: prompt_param, ctx: Context, wait_seconds: wait_param = 0,
+        video_id: video_id_param, prompt: prompt_param, ctx: Context, wait_seconds: also_wait_param = None,
     ) -> CallToolResult:
         return await derived(ctx, wait_seconds, lambda jobs: jobs.remix(video_id, prompt))
 
     @mcp.tool(
         annotations=PAID,
-        description="""remix_video via the service's edits endpoint (remix's successor at OpenAI). Same PRICE.""",
+        description="""remix_video via the edits endpoint (its successor at OpenAI). Same PRICE.""",
     )
     async def edit_video(
-        video_id: video_id_param, prompt: prompt_param, ctx: Context, wait_seconds: wait_param = 0,
+        video_id: video_id_param, prompt: prompt_param, ctx: Context, wait_seconds: also_wait_param = None,
     ) -> CallToolResult:
         return await derived(ctx, wait_seconds, lambda jobs: jobs.edit(video_id, prompt))
 
     @mcp.tool(
         annotations=PAID,
-        description="""Continue a completed clip by seconds (prompt: what happens next). PAID: added seconds at
-its rate; new seconds = total.""",
+        description="""Continue a completed clip by seconds (prompt: what happens next). PAID: the added seconds;
+new seconds = total.""",
     )
     async def extend_video(
         video_id: video_id_param, prompt: prompt_param, seconds: seconds_param, ctx: Context,
-        wait_seconds: wait_param = 0,
+        wait_seconds: also_wait_param = None,
     ) -> CallToolResult:
         return await derived(ctx, wait_seconds, lambda jobs: jobs.extend(video_id, prompt, seconds))
 
     @mcp.tool(
         annotations=_hints(read_only=True),
-        description="""Jobs newest first, with this machine's record (cost, file, jobs the service deleted).
-Next page: cursor=next_cursor.""",
+        description="""Jobs newest first, merged with the local record (cost, file, deleted jobs). Next page:
+cursor=next_cursor.""",
     )
     async def list_videos(
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, BeforeValidator(check_cursor)] = None,
         status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
-        since: Annotated[datetime | None, Field(description="ISO 8601, UTC if no offset")] = None,
+        since: Annotated[datetime | None, Field(description="UTC if no offset")] = None,
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
@@ -306,8 +343,8 @@ Next page: cursor=next_cursor.""",
 
     @mcp.tool(
         annotations=_hints(idempotent=True),
-        description="""Free. Save a completed job's video, thumbnail or spritesheet (images also attached) in the
-output folder, never replacing a file.""",
+        description="""Free. Save a completed job's variant in the output folder (images also attached), never
+replacing a file.""",
     )
     async def download_video(
         video_id: video_id_param,
@@ -334,10 +371,11 @@ output folder, never replacing a file.""",
 
     @mcp.tool(
         annotations=_hints(read_only=True, open_world=False),
-        description="""The frame at t seconds of a saved clip as a small JPEG, to see what was made.""",
+        description="""A saved clip's frame at t seconds, as a small JPEG.""",
     )
     async def get_frame(
-        video_id: video_id_param, ctx: Context, t: Annotated[float, Field(ge=0)] = 0,
+        video_id: video_id_param, ctx: Context,
+        t: Annotated[float, Field(ge=0), WithJsonSchema({"type": "number"})] = 0,  # not negative: goes without saying
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
@@ -372,8 +410,8 @@ replacing a file).""",
 
     @mcp.tool(
         annotations=_hints(idempotent=True, open_world=False),
-        description="""The collector stops saving this job (still listed). There is no cancel: the job runs on and
-is billed.""",
+        description="""Stop the collector saving this job (still listed). No cancel: the job runs on and is
+billed.""",
     )
     async def forget_video(video_id: video_id_param, ctx: Context) -> CallToolResult:
         state = app_state(ctx)
@@ -392,8 +430,8 @@ is billed.""",
 
     @mcp.tool(
         annotations=_hints(destructive=True, idempotent=True),
-        description="""Delete a job on the service (irreversible, no refund; the local file stays). Only when the
-user asks.""",
+        description="""Delete a job on the service (irreversible, no refund; local file kept). Only if the user
+asks.""",
     )
     async def delete_video(video_id: video_id_param, ctx: Context) -> CallToolResult:
         state = app_state(ctx)
@@ -423,17 +461,19 @@ user asks.""",
     @mcp.tool(
         name="estimate_cost",
         annotations=_hints(read_only=True, open_world=False),
-        description="Offline: a clip's price and whether the guard allows it now.",
+        description="Offline: a clip's price and whether the guard allows it now. Arguments and defaults as "
+                    "generate_video's.",
     )
     async def estimate_cost_tool(
         ctx: Context,
-        model: model_param = default_model,
-        size: SizeName = "720x1280",  # which model has which size: said once, in generate_video
-        seconds: seconds_param = 4,
+        # The values each takes, and its default, are published once, in generate_video; validated the same here.
+        model: Annotated[ModelName, WithJsonSchema({"type": "string"})] | None = None,
+        size: Annotated[SizeName, WithJsonSchema({"type": "string"})] | None = None,
+        seconds: Annotated[Seconds, WithJsonSchema({"type": "integer"})] | None = None,
     ) -> CallToolResult:
         state = app_state(ctx)
         with tool_errors(state):
-            return render(_estimate(state, model, size, seconds))
+            return render(_estimate(state, model or default_model, size or "720x1280", seconds or 4))
 
     from .sequences import sequence_tools  # it builds on this module's helpers, so it is imported last
 

@@ -77,7 +77,7 @@ async def test_tools_and_prompt_are_listed(server):
     assert "$0.10/s" not in gen.description and "storyboard prompt" in gen.description
     items = gen.input_schema["properties"]["shots"]["items"]
     assert gen.input_schema["additionalProperties"] is False and items["required"] == ["id", "prompt"]
-    assert set(items["properties"]) == {"id", "prompt", "seconds", "model", "start", "join_after"}
+    assert set(items["properties"]) == {"id", "prompt", "seconds", "model", "start", "join_after", "characters"}
     start = items["properties"]["start"]["description"]
     assert all(word in start for word in ("image", "continue", "remix", "extend"))
     assert "title" in gen.input_schema["properties"] and "title" not in items

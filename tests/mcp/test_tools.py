@@ -22,7 +22,7 @@ PROMPT = "A calico cat playing a piano on stage"
 TOOLS = {
     "generate_video", "get_status", "remix_video", "edit_video", "extend_video", "list_videos", "download_video",
     "get_frame", "join_videos", "forget_video", "delete_video", "estimate_cost", "generate_sequence",
-    "get_sequence_status",
+    "get_sequence_status", "create_character",
 }
 
 
