@@ -267,7 +267,8 @@ def _character_entries(sb: Storyboard, spec: Provider, given: Mapping[str, str])
             if name not in entries:
                 close = difflib.get_close_matches(name, list(entries), n=1)
                 hint = (f"did you mean {close[0]!r}?" if close else
-                        "declare it under characters (with a video, a shot or an id)"
+                        "declare it under characters (with a video, a shot or an id), or pass its id from the front "
+                        "end (the MCP characters argument, a ComfyUI character input)"
                         + (f"; the characters are {', '.join(entries)}" if entries else ""))
                 raise shot_error(shot.id, "characters", f"no character {name!r}; {hint}")
             if entries[name].source is None:
