@@ -491,8 +491,7 @@ async def fetch_image_url(
 ) -> ImageInput:
     """Download an image from a public https URL (see :func:`fetch_url`)."""
     data, name = await fetch_url(url, max_bytes=max_bytes, resolver=resolver, transport=transport)
-    mime, _ = probe_image(data)
-    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename=name or "reference")
+    return _as_image(data, name)
 
 
 def decode_data(url: str, *, max_bytes: int, kind: InputKind = IMAGE) -> bytes:
@@ -516,9 +515,7 @@ def decode_data(url: str, *, max_bytes: int, kind: InputKind = IMAGE) -> bytes:
 
 def decode_data_url(url: str, *, max_bytes: int) -> ImageInput:
     """``data:image/png;base64,...`` to an ImageInput, size-capped."""
-    data = decode_data(url, max_bytes=max_bytes)
-    mime, _ = probe_image(data)
-    return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename="reference")
+    return _as_image(decode_data(url, max_bytes=max_bytes), None)
 
 
 async def read_input(
@@ -551,6 +548,11 @@ async def load_image(
 ) -> ImageInput:
     """An ``image`` argument (local path, https URL or data URL) to bytes, with every guard applied."""
     data, name, _ = await read_input(spec, settings, IMAGE, resolver=resolver, transport=transport)
+    return _as_image(data, name)
+
+
+def _as_image(data: bytes, name: str | None) -> ImageInput:
+    """Bytes from any input as an ImageInput typed by what they are (the shared validators refuse a non-image)."""
     mime, _ = probe_image(data)
     return ImageInput(data=data, mime_type=mime or "application/octet-stream", filename=name or "reference")
 
