@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import logging
 import sys
 from collections.abc import Iterator
@@ -30,9 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"sora2-bridge {__version__}")
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio",
                    help="stdio (default; what desktop clients launch) or http (streamable HTTP)")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1; there is no auth)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="HTTP bind address (default 127.0.0.1; beyond loopback a token is required, see --auth)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     p.add_argument("--path", default="/mcp", help="HTTP endpoint path (default /mcp)")
+    p.add_argument("--auth", choices=("auto", "tokens", "none"),
+                   help="HTTP authentication: auto (default: bearer tokens when the tokens file exists), tokens, none "
+                        "($SORA2_MCP_AUTH); manage tokens with: sora2-mcp token add|revoke|list")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow serving beyond loopback without authentication (anyone reaching it spends your budget)")
+    p.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=[], metavar="HOST",
+                   help="a Host header to accept besides the bound host and localhost (repeatable; "
+                        "$SORA2_MCP_ALLOWED_HOSTS, comma-separated)")
     p.add_argument("--simulate", action="store_true",
                    help="run against an in-process local simulator (no key, no network, free)")
     p.add_argument("--simulate-port", type=int, default=0, help="port of the simulator (default: any free port)")
@@ -65,6 +73,11 @@ def _simulator(enabled: bool, port: int) -> Iterator[SimulatedService | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["token"]:
+        from .tokens import token_command
+
+        return token_command(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -86,32 +99,32 @@ def main(argv: list[str] | None = None) -> int:
     except Sora2Error as exc:
         print(f"sora2-mcp: {exc}", file=sys.stderr)
         return 2
-    if args.transport == "http" and not _is_loopback(args.host):
-        print(f"sora2-mcp: warning: serving on {args.host} without authentication; anyone who can reach it can "
-              "spend your budget.", file=sys.stderr)
+    http = None
+    if args.transport == "http":
+        from .auth import plan_http
+
+        try:
+            http = plan_http(args.host, args.port, args.path, auth_mode=args.auth, insecure=args.insecure,
+                             extra_hosts=args.allowed_hosts)
+        except Sora2Error as exc:
+            print(f"sora2-mcp: {exc}", file=sys.stderr)
+            return 2
+        for note in http.notes:
+            print(f"sora2-mcp: warning: {note}", file=sys.stderr)
     try:
         with _simulator(args.simulate, args.simulate_port) as sim:
             if sim is not None:
                 server = create_server(settings, provider="local", base_url=sim.base_url,
-                                       service_transport=sim.transport())
+                                       service_transport=sim.transport(), http=http)
             else:
-                server = create_server(settings, provider=args.provider, base_url=args.base_url)
-            if args.transport == "http":
-                server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path)
+                server = create_server(settings, provider=args.provider, base_url=args.base_url, http=http)
+            if http is not None:
+                server.run("streamable-http", port=args.port, **http.app_kwargs())
             else:
                 server.run("stdio")
     except KeyboardInterrupt:
         return 130
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Spending: every paid call reserves its estimate in a small SQLite ledger *before
 asyncio lock in this process and an immediate (write-locked) transaction across processes, so ten calls fired at
 once, or two servers sharing the data folder, can never spend past the budget. A failed create releases its
 reservation; a created job turns it into spending. A per-day budget survives restarts (desktop clients restart
-their servers often); a per-lifetime budget counts what this server process spent.
+their servers often); a per-lifetime budget counts what this server process spent. A call made with a token
+(see callers.py) must also fit that token's per-call limit and daily budget, checked in the same transaction; each
+row records the caller's name, which also says whose job a video is.
 
 Files: outputs only inside the output folder (bare file names, no separators, no ``..``), inputs (images, and the
 videos characters are made from) only inside the configured input folders after following symlinks. URLs: https only, every address the host resolves to must be
@@ -39,6 +41,7 @@ from ..shared.media import probe_image
 from ..shared.models import ImageInput
 from ..shared.outputs import check_folder
 from ..shared.pricing import format_usd
+from .callers import Caller, current_caller
 from .settings import (
     ENV_BUDGET,
     ENV_INPUT_DIRS,
@@ -92,7 +95,8 @@ CREATE TABLE IF NOT EXISTS spend (
     provider TEXT NOT NULL,
     base_url TEXT NOT NULL,
     kind TEXT NOT NULL,
-    video_id TEXT
+    video_id TEXT,
+    caller TEXT
 );
 CREATE INDEX IF NOT EXISTS spend_created ON spend(created_at);
 CREATE TABLE IF NOT EXISTS unfollowed (
@@ -100,6 +104,15 @@ CREATE TABLE IF NOT EXISTS unfollowed (
     at REAL NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One budget a reservation must fit: its amount and which ledger rows count against it."""
+
+    budget: float
+    where: str
+    args: list[object]
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,10 @@ class Ledger:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_LEDGER_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(spend)")}
+            if "caller" not in columns:  # a ledger from before callers were recorded
+                self._db.execute("ALTER TABLE spend ADD COLUMN caller TEXT")
+            self._db.execute("CREATE INDEX IF NOT EXISTS spend_video ON spend(video_id)")
 
     def close(self) -> None:
         with self._lock:
@@ -140,24 +157,46 @@ class Ledger:
         self, usd: float, budget: float, where: str, args: list[object], row: dict[str, object]
     ) -> tuple[int | None, float]:
         """Insert a reservation if ``spent + usd <= budget``; return (id or None, remaining before it)."""
+        rid, _, remaining = self.reserve_within(usd, [Limit(budget, where, args)], row)
+        return rid, remaining
+
+    def reserve_within(
+        self, usd: float, limits: list[Limit], row: dict[str, object]
+    ) -> tuple[int | None, int, float]:
+        """Insert a reservation if ``usd`` fits every limit, in one write-locked transaction.
+
+        Return (id, -1, remaining under the first limit) or (None, index of the limit it does not fit, what was
+        left of it). The row records ``row["caller"]``, by default the current caller's name (None: the owner).
+        """
         now = time.time()
+        caller = row.get("caller", getattr(current_caller(), "name", None))
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                remaining = budget - self._spent(where, args, now)
-                if usd > remaining + 1e-9:
-                    self._db.execute("ROLLBACK")
-                    return None, remaining
+                left = []
+                for i, limit in enumerate(limits):
+                    left.append(limit.budget - self._spent(limit.where, limit.args, now))
+                    if usd > left[-1] + 1e-9:
+                        self._db.execute("ROLLBACK")
+                        return None, i, left[-1]
                 cur = self._db.execute(
-                    "INSERT INTO spend (created_at, usd, state, server_id, provider, base_url, kind)"
-                    " VALUES (?, ?, 'reserved', ?, ?, ?, ?)",
-                    (now, usd, row["server_id"], row["provider"], row["base_url"], row["kind"]),
+                    "INSERT INTO spend (created_at, usd, state, server_id, provider, base_url, kind, caller)"
+                    " VALUES (?, ?, 'reserved', ?, ?, ?, ?, ?)",
+                    (now, usd, row["server_id"], row["provider"], row["base_url"], row["kind"], caller),
                 )
                 self._db.execute("COMMIT")
-                return cur.lastrowid, remaining
+                return cur.lastrowid, -1, left[0] if left else float("inf")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def owned_by(self, video_id: str, caller: str) -> bool:
+        """Whether ``caller`` paid for (so created) ``video_id``."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT 1 FROM spend WHERE video_id=? AND caller=? AND state='spent' LIMIT 1", (video_id, caller),
+            ).fetchone()
+        return found is not None
 
     def settle(self, reservation_id: int, video_id: str) -> None:
         with self._lock:
@@ -215,30 +254,51 @@ class SpendingGuard:
     def period_text(self) -> str:
         return "today" if self.settings.budget_period == "day" else "for this server run"
 
-    def remaining(self) -> float:
+    def _caller_limit(self, caller: Caller) -> Limit:
+        """A token's daily budget counts its own rows of today (real and simulated spending apart, as above)."""
+        return Limit(caller.daily_usd, "(provider='local') = ? AND caller=? AND created_at>=?",
+                     [int(self.simulated), caller.name, start_of_local_day()])
+
+    def _limits(self, caller: Caller | None) -> list[Limit]:
         where, args = self._scope()
-        return self.settings.budget_usd - self.ledger.spent(where, args)
+        team = Limit(self.settings.budget_usd, where, args)
+        return [team] if caller is None else [team, self._caller_limit(caller)]
+
+    def remaining(self) -> float:
+        """What the current caller may still spend: the least of what is left of each budget that applies."""
+        return min(limit.budget - self.ledger.spent(limit.where, limit.args)
+                   for limit in self._limits(current_caller()))
+
+    def _left_text(self) -> str:
+        return f"Budget left {self.period_text}: {_fmt(self.remaining())} of {_fmt(self.settings.budget_usd)}."
 
     def check_per_call(self, usd: float, what: str) -> None:
         limit = self.settings.max_usd_per_call
+        caller = current_caller()
         if usd > limit + 1e-9:
-            raise BudgetExceeded(
-                f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above the per-call "
-                f"limit of {format_usd(limit)} ({ENV_MAX_PER_CALL}). Budget left {self.period_text}: "
-                f"{_fmt(self.remaining())} of {_fmt(self.settings.budget_usd)}. "
-                "Choose a shorter clip, a smaller size or the cheaper sora-2 model, or ask the user to raise the limit."
-            )
+            named = f"the per-call limit of {format_usd(limit)} ({ENV_MAX_PER_CALL})"
+        elif caller is not None and usd > caller.per_call_usd + 1e-9:
+            named = f"the per-call limit of {caller.label} ({format_usd(caller.per_call_usd)})"
+        else:
+            return
+        raise BudgetExceeded(
+            f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above {named}. "
+            f"{self._left_text()} "
+            "Choose a shorter clip, a smaller size or the cheaper sora-2 model, or ask the user to raise the limit."
+        )
 
     async def reserve(self, usd: float, what: str, kind: str) -> Reservation:
-        """Refuse (BudgetExceeded, with the estimate and what is left) or hold ``usd`` until settle/release."""
+        """Refuse (BudgetExceeded, naming the limit hit and what is left) or hold ``usd`` until settle/release."""
         self.check_per_call(usd, what)
-        where, args = self._scope()
+        caller = current_caller()
         async with self._lock:
-            rid, remaining = self.ledger.reserve(
-                usd, self.settings.budget_usd, where, args,
+            rid, failed, remaining = self.ledger.reserve_within(
+                usd, self._limits(caller),
                 {"server_id": self.server_id, "provider": self.provider, "base_url": self.base_url, "kind": kind},
             )
-        if rid is None:
+        if rid is not None:
+            return Reservation(rid, usd, self.remaining() if caller is not None else remaining - usd)
+        if failed == 0:
             period = "daily budget (resets at local midnight)" if self.settings.budget_period == "day" else (
                 "budget for this server run")
             raise BudgetExceeded(
@@ -246,7 +306,19 @@ class SpendingGuard:
                 f"{_fmt(max(0.0, remaining))} is left of the {_fmt(self.settings.budget_usd)} {period} "
                 f"({ENV_BUDGET}). Choose a cheaper clip or ask the user to raise the budget."
             )
-        return Reservation(rid, usd, remaining - usd)
+        assert caller is not None
+        spent = caller.daily_usd - remaining
+        raise BudgetExceeded(
+            f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above what is left of the "
+            f"daily budget of {caller.label} ({format_usd(caller.daily_usd)}): {format_usd(spent)} spent today, "
+            f"{format_usd(max(0.0, remaining))} left (resets at local midnight). Choose a cheaper clip or ask the "
+            "server's owner to raise this token's budget."
+        )
+
+    def visible(self, video_id: str) -> bool:
+        """Whether the current caller may see ``video_id``: everyone without a token, else only its creator."""
+        caller = current_caller()
+        return caller is None or self.ledger.owned_by(video_id, caller.name)
 
     def settle(self, reservation: Reservation, video_id: str) -> None:
         self.ledger.settle(reservation.id, video_id)

@@ -159,6 +159,8 @@ class Jobs:
         """Return a recent identical job, or reserve ``usd``, create, and settle (release if nothing was created)."""
         async with self._create_locks.hold(key):
             row = find_existing()
+            if row is not None and not self.guard.visible(row.id):
+                row = None  # another caller's job: never shown, nor handed out unpaid
             if row is not None:
                 log.info("identical %s request within %.0fs: returning %s instead of paying again",
                          kind, self.settings.dedupe_seconds, row.id)

@@ -23,6 +23,7 @@ from ..shared.config import ClientConfig, resolve_config
 from ..shared.errors import ConfigurationError
 from ..shared.providers import DEFAULT_PROVIDER, Provider, get_provider
 from ..shared.record import RECORD_FILE, JobRecord  # the CLI and ComfyUI see these jobs too
+from .auth import HttpPlan
 from .guard import Ledger, Resolver, SpendingGuard
 from .jobs import Jobs
 from .resources import register_resources
@@ -70,11 +71,12 @@ def create_server(
     url_resolver: Resolver | None = None,
     url_transport: httpx.AsyncBaseTransport | None = None,
     service_transport: httpx.AsyncBaseTransport | None = None,
+    http: HttpPlan | None = None,
 ) -> MCPServer[AppState]:
     """Build the server. ``config`` wins over ``provider``/``base_url``, which win over the environment.
 
     ``service_transport`` carries the default client's requests (``--simulate`` delivers its stable base URL
-    to the simulator's port this way).
+    to the simulator's port this way). ``http`` adds its authentication (bearer tokens, callers) when it has one.
     """
     settings = settings or Settings.from_env()
     config_error: str | None = None
@@ -129,6 +131,7 @@ def create_server(
         lifespan=lifespan,
         log_level="WARNING",
         tools=build_tools(spec, settings),
+        **(http.server_kwargs() if http is not None else {}),
     )
     register_resources(mcp, spec, settings)
     register_sequence_prompt(mcp, spec, settings)
