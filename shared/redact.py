@@ -88,9 +88,14 @@ def forget_secrets() -> None:
     _SECRETS.clear()
 
 
+# The bearer tokens our MCP server issues (``s2m_`` + 43 URL-safe characters): secrets by their shape, since the
+# server keeps only their hashes and cannot register them.
+_OWN_TOKENS = re.compile(r"s2m_[A-Za-z0-9_-]{20,}")
+
+
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by :data:`MARKER`."""
-    return _SECRETS.redact(text)
+    """``text`` with every registered secret, and anything shaped like a token we issue, replaced by :data:`MARKER`."""
+    return _OWN_TOKENS.sub(MARKER, _SECRETS.redact(text))
 
 
 def redact_value(value: Any) -> Any:

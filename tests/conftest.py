@@ -42,6 +42,8 @@ def isolated_user_state(
     config = tmp_path_factory.mktemp("sora2-config") / "config.toml"
     config.touch()
     monkeypatch.setenv("SORA2_CONFIG", str(config))
+    # No tokens file (a developer's real one would switch on auth for the MCP server's HTTP tests).
+    monkeypatch.setenv("SORA2_MCP_TOKENS_FILE", str(config.parent / "mcp-tokens.json"))
     for name in USER_ENV:
         monkeypatch.delenv(name, raising=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -244,3 +245,16 @@ def test_cli_never_prints_an_echoed_key(argv, echoing_provider, monkeypatch, cap
     assert "HTTP 401" in shown and "SORA2_API_KEY" in shown
     assert KEY not in out + err and KEY.lower() not in (out + err).lower()
 
+
+
+def test_a_token_our_server_issues_is_a_secret_by_its_shape() -> None:
+    """The MCP server keeps only token hashes, so it cannot register a token: its shape is enough."""
+    from sora2_bridge.mcp_server.tokens import TOKEN_PREFIX
+    from sora2_bridge.shared.errors import Sora2Error
+    from sora2_bridge.shared.redact import MARKER, RedactingFilter
+
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    assert str(Sora2Error(f"the proxy said: bad token {token}.")) == f"the proxy said: bad token {MARKER}."
+    record = logging.LogRecord("sora2_bridge", logging.INFO, __file__, 1, "Authorization: Bearer %s", (token,), None)
+    RedactingFilter().filter(record)
+    assert token not in record.getMessage() and MARKER in record.getMessage()
