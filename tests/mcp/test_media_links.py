@@ -34,7 +34,11 @@ from sora2_bridge.mcp_server.media_links import (
 from sora2_bridge.mcp_server.settings import ENV_PUBLIC_URL, Settings
 from sora2_bridge.shared.errors import ConfigurationError
 
+from .test_end_to_end import server_command, user_env
+from .test_sequences import SHOTS, wait_done
+
 PROMPT = "A calico cat playing a piano on stage"
+SEQUENCE = {"shots": SHOTS, "size": "1280x720", "seconds": 4}
 SECRET = b"a-test-secret-of-enough-length"
 
 
@@ -167,8 +171,8 @@ async def test_a_downloaded_clip_is_fetched_by_its_signed_url(make_server):
 
         sig = str(link.uri)[-1]
         tampered = await web.get(str(link.uri)[:-1] + ("A" if sig != "A" else "B"))
-        other = await web.get(str(link.uri).replace(video_id, video_id[:-1] + "0").replace(path.name, "x"))
-        assert tampered.status_code == 403 and other.status_code in (403, 404)
+        other = await web.get(str(link.uri).replace(video_id, video_id[:-1] + ("0" if video_id[-1] != "0" else "1")))
+        assert tampered.status_code == 403 and other.status_code == 403
         assert str(path.parent) not in tampered.text
 
         # A later status over HTTP links the saved clip and its thumbnail too.
@@ -209,6 +213,53 @@ async def test_a_large_clip_read_as_a_resource_over_http_is_a_signed_url(make_se
         url = [line for line in content.text.splitlines() if not line.startswith("#")][0]
         assert url.startswith(endpoint + "/media/")
         assert (await web.get(url)).content == Path(ok(saved)["file_path"]).read_bytes()
+
+
+async def test_a_finished_sequence_links_its_film_and_contact_sheet(make_server):
+    async with serving(make_server()) as endpoint, Client(endpoint) as c, httpx.AsyncClient() as web:
+        started = ok(await c.call_tool("generate_sequence", SEQUENCE))
+        done = await wait_done(c, started["sequence_id"])
+        data = ok(done)
+        by_type = {link.mime_type: link for link in http_links(done)}
+        film, sheet = await web.get(str(by_type["video/mp4"].uri)), await web.get(str(by_type["image/png"].uri))
+    assert data["status"] == "completed"
+    assert film.content == Path(data["film_path"]).read_bytes()
+    assert sheet.headers["content-type"] == "image/png"
+    assert sheet.content == Path(data["contact_sheet_path"]).read_bytes()
+
+
+async def test_sora2_mcp_over_http_links_files_at_its_bound_address(tmp_path):
+    """The command itself: ``--transport http`` derives the public URL from --host/--port/--path."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(), "--simulate", "--transport", "http", "--port", str(port), "--path", "/agents/mcp",
+        env={**user_env(tmp_path), "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}/agents/mcp"
+    try:
+        async with httpx.AsyncClient() as web:
+            for _ in range(400):
+                with contextlib.suppress(httpx.TransportError):
+                    await web.get(endpoint + "/media/x")
+                    break
+                assert proc.returncode is None, "the server exited"
+                await asyncio.sleep(0.05)
+            async with Client(endpoint, read_timeout_seconds=60) as c:
+                _, saved = await made_and_saved(c)
+            [link] = http_links(saved)
+            assert str(link.uri).startswith(endpoint + "/media/file/")
+            fetched = await web.get(str(link.uri))
+        assert fetched.content == Path(ok(saved)["file_path"]).read_bytes()
+        assert (tmp_path / "data" / SECRET_FILE).is_file()
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=10)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 # ---------------------------------------------------------------------------------------------- not over HTTP
