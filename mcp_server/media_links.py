@@ -22,7 +22,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import logging
 import os
 import re
 import secrets
@@ -47,8 +46,6 @@ if TYPE_CHECKING:
     from mcp.server import MCPServer
 
     from .state import AppState
-
-log = logging.getLogger("sora2_bridge.mcp")
 
 ENV_URL_SECRET = "SORA2_MCP_URL_SECRET"
 SECRET_FILE = "mcp-url-secret"
@@ -206,15 +203,16 @@ class MediaLinks:
     def links(self, headers: Mapping[str, str] | None, files: list[tuple[MediaRef, str | Path | None]]
               ) -> list[ResourceLink]:
         """A ResourceLink with a signed URL for each saved file; none over stdio or for a file not saved."""
+        if self.base_url(headers) is None:
+            return []
         links = []
-        for ref, path in files:
-            if path is None or not Path(path).is_file():
+        for ref, saved in files:
+            if saved is None or not Path(saved).is_file():
                 continue
             made = self.url(ref, headers)
-            if made is None:
-                return []
+            assert made is not None  # there is a base URL
             uri, expires = made
-            path = Path(path)
+            path = Path(saved)
             until = datetime.fromtimestamp(expires, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             links.append(ResourceLink(
                 type="resource_link", name=_file_name(ref, path), uri=uri, mime_type=mime_of(path),
@@ -260,10 +258,9 @@ class MediaLinks:
             if view is None:
                 return None
             return inside_output(settings, view.film_path if ref.variant == "film" else view.contact_sheet_path)
-        if ref.kind == "file" and ref.variant == "-" and "/" not in ref.ident and "\\" not in ref.ident \
-                and not ref.ident.startswith("."):
+        if ref.kind == "file" and ref.variant == "-" and not ref.ident.startswith("."):
             found = inside_output(settings, settings.output_dir / ref.ident)
-            return found if found is not None and found.parent == settings.output_dir else None
+            return found if found is not None and found.parent == settings.output_dir else None  # no subfolders
         return None
 
     async def serve(self, request: Request) -> Response:
@@ -272,7 +269,7 @@ class MediaLinks:
         kind = p["kind"]
         if kind not in ("video", "sequence", "file"):
             return _refuse(404, "Not found.")
-        ref = MediaRef(kind, p["ident"], p["variant"])
+        ref = MediaRef(kind, p["ident"], p["variant"])  # type: ignore[arg-type]  # the kind was checked
         verdict = self.signer.verify(ref, p["expires"], p["signature"])
         if verdict == "invalid":
             return _refuse(403, "This link is not valid.")
