@@ -138,13 +138,14 @@ def plan_http(
     extra_hosts: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     verifier: TokenVerifier | None = None,
+    public_url: str | None = None,
 ) -> HttpPlan:
     """Decide how to serve; BindRefused or ConfigurationError (exit 2) when it should not start."""
     env = os.environ if env is None else env
     mode = (auth_mode or env.get(ENV_AUTH) or "auto").strip().lower()
     if mode not in ("auto", "tokens", "none"):
         raise ConfigurationError(f"{ENV_AUTH} must be auto, tokens or none, got {mode!r}.")
-    public_url = env.get(ENV_PUBLIC_URL) or None
+    public_url = public_url or env.get(ENV_PUBLIC_URL) or None
     extra = [*(h for h in (env.get(ENV_ALLOWED_HOSTS) or "").split(",")), *extra_hosts]
     plan = HttpPlan(host, port, path, transport_security(allowed_hosts(host, extra, public_url)))
     store = TokenStore(tokens_file_path(env))

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .. import __version__
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=[], metavar="HOST",
                    help="a Host header to accept besides the bound host and localhost (repeatable; "
                         "$SORA2_MCP_ALLOWED_HOSTS, comma-separated)")
+    p.add_argument("--public-url", help="over http: the URL agents reach the MCP endpoint at, behind a proxy "
+                                        "($SORA2_MCP_PUBLIC_URL; default: from --host/--port/--path)")
+    p.add_argument("--url-ttl-seconds", type=float,
+                   help="lifetime of the signed file URLs given over http ($SORA2_MCP_URL_TTL_SECONDS; default 3600)")
     p.add_argument("--simulate", action="store_true",
                    help="run against an in-process local simulator (no key, no network, free)")
     p.add_argument("--simulate-port", type=int, default=0, help="port of the simulator (default: any free port)")
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from ..shared.errors import Sora2Error
     from ..shared.redact import install_log_redaction
+    from .media_links import bound_url
     from .server import create_server
 
     install_log_redaction()
@@ -95,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             max_usd_per_call=args.max_usd_per_call,
             budget_usd=args.budget_usd,
             budget_period=args.budget_period,
+            public_url=args.public_url,
+            http_path=args.path,
+            url_ttl_seconds=args.url_ttl_seconds,
         )
+        if args.transport == "http" and settings.public_url is None:
+            settings = replace(settings, public_url=bound_url(args.host, args.port, args.path))
     except Sora2Error as exc:
         print(f"sora2-mcp: {exc}", file=sys.stderr)
         return 2
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             http = plan_http(args.host, args.port, args.path, auth_mode=args.auth, insecure=args.insecure,
-                             extra_hosts=args.allowed_hosts)
+                             extra_hosts=args.allowed_hosts, public_url=args.public_url)
         except Sora2Error as exc:
             print(f"sora2-mcp: {exc}", file=sys.stderr)
             return 2

@@ -14,10 +14,11 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from ..shared.errors import InvalidInputError, NotFoundError, Sora2Error
-from ..shared.models import VARIANT_SUFFIX, validate_video_id
+from ..shared.models import validate_video_id
 from ..shared.redact import redact
 from ..shared.providers import Provider
 from .guard import inside_output
+from .media_links import MediaRef
 from .models import RESULT_MODELS
 from .sequences import SequenceResult
 from .settings import Settings
@@ -89,25 +90,43 @@ def register_resources(mcp: MCPServer, provider: Provider, settings: Settings) -
         description="A still (WebP) of a completed clip, so a vision-capable agent can see what it made.",
         mime_type="image/webp",
     )
-    async def video_thumbnail(video_id: str, ctx: Context) -> bytes:
-        state = app_state(ctx)
-        jobs = _jobs(state)
-        vid = _video_id(video_id)
-        path = jobs.settings.output_dir / f"{vid}{VARIANT_SUFFIX['thumbnail']}"
-        if not path.is_file():
-            try:
-                video = await jobs.client.retrieve(vid)
-                if video.status != "completed":
-                    raise ResourceError(f"{vid} is {video.status}; the thumbnail exists once it is completed.")
-                _, thumb = await jobs.ensure_downloaded(vid)
-            except NotFoundError:
-                raise ResourceNotFoundError(f"No video {vid} on the service.") from None
-            except Sora2Error as exc:
-                raise ResourceError(redact(str(exc))) from None
-            if thumb is None:
-                raise ResourceError(f"The service has no thumbnail for {vid}.")
-            path = thumb
+    async def video_thumbnail(video_id: str, ctx: Context) -> bytes | str:
+        return await _saved_media(ctx, video_id, "thumbnail")
+
+    @mcp.resource(
+        "sora2://videos/{video_id}/video",
+        name="clip",
+        title="A finished clip (MP4)",
+        description="The MP4 inline when small; above the inline limit a text/uri-list with where to fetch it "
+                    "(over HTTP a signed URL).",
+        mime_type="video/mp4",
+    )
+    async def video_clip(video_id: str, ctx: Context) -> bytes | str:
+        return await _saved_media(ctx, video_id, "video")
+
+
+async def _saved_media(ctx: Context, video_id: str, variant: str) -> bytes | str:
+    """A completed clip's ``variant``, saved first if need be (downloading is free), inline up to the cap."""
+    state = app_state(ctx)
+    jobs = _jobs(state)
+    vid = _video_id(video_id)
+    path = jobs.local_file(vid, variant)
+    if path is None:
+        try:
+            video = await jobs.client.retrieve(vid)
+            if video.status != "completed":
+                raise ResourceError(f"{vid} is {video.status}; the {variant} exists once it is completed.")
+            clip, thumb = await jobs.ensure_downloaded(vid)
+        except NotFoundError:
+            raise ResourceNotFoundError(f"No video {vid} on the service.") from None
+        except Sora2Error as exc:
+            raise ResourceError(redact(str(exc))) from None
+        path = clip if variant == "video" else thumb
+        if path is None:
+            raise ResourceError(f"The service has no {variant} for {vid}.")
+    if state.media is None:
         return path.read_bytes()
+    return state.media.inline(MediaRef("video", vid, variant), path, ctx.headers)
 
 
 def _jobs(state: Any) -> Any:

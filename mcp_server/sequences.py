@@ -52,7 +52,8 @@ from .guard import SpendingGuard, check_output_folder, load_image
 from .jobs import CHECK_POLICY, Jobs, describe_usd, video_uri
 from .settings import Settings
 from .state import AppState, app_state
-from .tools import _hints, limits_text, price_table, render, tool_errors
+from .media_links import MediaRef
+from .tools import _hints, file_links, limits_text, price_table, render, tool_errors
 
 log = logging.getLogger("sora2_bridge.mcp")
 
@@ -379,7 +380,7 @@ only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
             result.hint = ((f"The same shots as sequence {plan.id}: nothing new was paid. " if reused else
                             f"Started: {format_usd(reserved or 0)} to pay of {format_usd(plan.total_usd)} "
                             f"(budget left {state.guard.period_text}: {left}). ") + result.hint)
-            return render(result)
+            return render(result, links=_film_links(ctx, result))
 
     @mcp.tool(
         annotations=_hints(read_only=True, open_world=False),
@@ -399,11 +400,17 @@ only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
             links = [ResourceLink(type="resource_link", name=s.video_id, uri=video_uri(s.video_id),
                                   mime_type="application/json", description=f"Job of shot {s.id}")
                      for s in result.shots if s.video_id and result.status == "completed"]
-            return render(result, image, links)
+            return render(result, image, links + _film_links(ctx, result))
 
     for tool in mcp.tools:
         tool.parameters = compact_schema(tool.parameters)
     return mcp.tools
+
+
+def _film_links(ctx: Context, result: SequenceResult) -> list[ResourceLink]:
+    sid = result.sequence_id
+    return file_links(ctx, [(MediaRef("sequence", sid, "film"), result.film_path),
+                            (MediaRef("sequence", sid, "sheet"), result.contact_sheet_path)])
 
 
 def _sequences(state: AppState) -> Sequences:

@@ -26,6 +26,7 @@ from ..shared.record import RECORD_FILE, JobRecord  # the CLI and ComfyUI see th
 from .auth import HttpPlan
 from .guard import Ledger, Resolver, SpendingGuard
 from .jobs import Jobs
+from .media_links import MediaLinks
 from .resources import register_resources
 from .sequences import Sequences, register_sequence_prompt
 from .settings import Settings
@@ -87,6 +88,7 @@ def create_server(
             config_error = str(exc)
     spec = config.provider_spec if config is not None else _guess_provider(provider)
     factory = client_factory or functools.partial(_default_client, transport=service_transport)
+    media = MediaLinks(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -107,10 +109,13 @@ def create_server(
         collector = None
         if jobs is not None and settings.auto_download:
             collector = asyncio.create_task(jobs.collect_forever(), name="sora2-collector")
-        state = AppState(settings, spec, guard, jobs, config_error, Sequences(jobs) if jobs is not None else None)
+        state = AppState(settings, spec, guard, jobs, config_error, Sequences(jobs) if jobs is not None else None,
+                         media)
+        media.state = state
         try:
             yield state
         finally:
+            media.state = None
             if state.sequences is not None:
                 await state.sequences.aclose()
             if collector is not None:
@@ -134,6 +139,7 @@ def create_server(
         **(http.server_kwargs() if http is not None else {}),
     )
     register_resources(mcp, spec, settings)
+    media.install(mcp)
     register_sequence_prompt(mcp, spec, settings)
     return mcp
 

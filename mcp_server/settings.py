@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from ..shared.config import data_dir
 from ..shared.errors import ConfigurationError
@@ -26,12 +27,18 @@ ENV_DEDUPE = "SORA2_MCP_DEDUPE_SECONDS"
 ENV_MAX_IMAGE_MB = "SORA2_MCP_MAX_IMAGE_MB"
 ENV_MAX_VIDEO_MB = "SORA2_MCP_MAX_VIDEO_MB"
 ENV_AUTO_DOWNLOAD = "SORA2_MCP_AUTO_DOWNLOAD"
+# Signed URLs of saved files over HTTP (media_links.py; the secret, SORA2_MCP_URL_SECRET, is read there only).
+ENV_PUBLIC_URL = "SORA2_MCP_PUBLIC_URL"
+ENV_URL_TTL = "SORA2_MCP_URL_TTL_SECONDS"
+ENV_INLINE_MAX_BYTES = "SORA2_MCP_INLINE_MAX_BYTES"
 
 DEFAULT_MAX_PER_CALL = 2.0
 DEFAULT_BUDGET = 10.0
 DEFAULT_DEDUPE_SECONDS = 300.0
 DEFAULT_MAX_IMAGE_MB = 10.0
 DEFAULT_MAX_VIDEO_MB = 50.0  # a character's source: a short clip of the figure
+DEFAULT_URL_TTL = 3600.0
+DEFAULT_INLINE_MAX_BYTES = 2 * 1024 * 1024  # a resource read inlines media up to this; larger gets a URL
 # A tool call that waits longer than this without being asked to is cut by many desktop clients (~60 s).
 MAX_DEFAULT_WAIT = 45.0
 # The longest wait an agent may ask for in one call; progress notifications keep idle timers alive meanwhile.
@@ -70,6 +77,16 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def check_public_url(url: str) -> str:
+    """A public URL as given (``--public-url`` / ``SORA2_MCP_PUBLIC_URL``) without a trailing slash, or a refusal."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{ENV_PUBLIC_URL} (--public-url) must be the http(s) URL agents use to reach the MCP endpoint, like "
+            f"https://videos.example.com/mcp, got {url!r}.")
+    return url.strip().rstrip("/")
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or not raw.strip():
@@ -94,11 +111,20 @@ class Settings:
     collector_interval: float = 20.0
     # Where the spending ledger lives (default: the shared data folder, next to the job record).
     state_dir: Path = field(default_factory=data_dir)
+    # Over HTTP: the URL agents reach the MCP endpoint at (None: derived), its path, and the signed URLs' lifetime.
+    public_url: str | None = None
+    http_path: str = "/mcp"
+    url_ttl_seconds: float = DEFAULT_URL_TTL
+    inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser().resolve())
         object.__setattr__(self, "input_dirs", tuple(Path(d).expanduser().resolve() for d in self.input_dirs))
         object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser())
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", check_public_url(self.public_url))
+        if not self.url_ttl_seconds > 0:
+            raise ConfigurationError(f"{ENV_URL_TTL} must be a positive number of seconds, got {self.url_ttl_seconds}.")
         if self.budget_period not in ("day", "lifetime"):
             raise ConfigurationError(f"{ENV_BUDGET_PERIOD} must be 'day' or 'lifetime', got {self.budget_period!r}.")
 
@@ -119,6 +145,9 @@ class Settings:
             max_video_bytes=int(_number(env, ENV_MAX_VIDEO_MB, DEFAULT_MAX_VIDEO_MB) * 1024 * 1024),
             auto_download=_flag(env, ENV_AUTO_DOWNLOAD, True),
             state_dir=data_dir(env),
+            public_url=(env.get(ENV_PUBLIC_URL) or "").strip() or None,
+            url_ttl_seconds=_number(env, ENV_URL_TTL, DEFAULT_URL_TTL),
+            inline_max_bytes=int(_number(env, ENV_INLINE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES)),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from .jobs import Jobs
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .media_links import MediaLinks
     from .sequences import Sequences
 
 
@@ -23,6 +24,7 @@ class AppState:
     jobs: Jobs | None
     config_error: str | None = None
     sequences: Sequences | None = None  # the storyboards running in the background
+    media: MediaLinks | None = None  # signed URLs of saved files (over HTTP)
 
     def require_jobs(self) -> Jobs:
         """The job plumbing, or the configuration problem (e.g. no API key) as a readable error."""

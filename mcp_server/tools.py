@@ -41,6 +41,7 @@ from .clips import MAX_JOIN, frame_at, join
 from .guard import inside_output, output_path
 from .jobs import Jobs, Outcome, describe_usd, video_uri
 from .listing import check_cursor, since_timestamp
+from .media_links import MediaRef
 from .listing import list_videos as list_jobs
 from .models import (
     CharacterResult,
@@ -82,13 +83,21 @@ def render(result: Any, image: bytes | None = None, links: list[ResourceLink] | 
     return CallToolResult(content=content, structured_content=data)
 
 
-def render_outcome(outcome: Outcome) -> CallToolResult:
+def file_links(ctx: Context, files: list[tuple[MediaRef, str | Path | None]]) -> list[ResourceLink]:
+    """Over HTTP, a signed URL next to each saved file's path (a remote agent cannot open the path); else none."""
+    media = app_state(ctx).media
+    return media.links(ctx.headers, files) if media is not None else []
+
+
+def render_outcome(outcome: Outcome, ctx: Context) -> CallToolResult:
     r = outcome.result
     links = [ResourceLink(type="resource_link", name=r.video_id, title=f"Sora 2 job {r.video_id}", uri=r.resource_uri,
                           mime_type="application/json", description="Job metadata (JSON)")]
     if r.thumbnail_uri:
         links.append(ResourceLink(type="resource_link", name=f"{r.video_id}-thumbnail", uri=r.thumbnail_uri,
                                   mime_type="image/webp", description="Thumbnail of the finished clip"))
+    links += file_links(ctx, [(MediaRef("video", r.video_id, "video"), r.file_path),
+                              (MediaRef("video", r.video_id, "thumbnail"), r.thumbnail_path)])
     return render(r, outcome.thumbnail, links)
 
 
@@ -217,7 +226,7 @@ def build_tools(provider: Provider, settings: Settings) -> list[Tool]:
             left = describe_usd(state.guard.remaining())
             r.hint = (f"Started a new job (estimated {format_usd(usd or 0)}; budget left {state.guard.period_text}: "
                       f"{left}). " + r.hint)
-        return render_outcome(outcome)
+        return render_outcome(outcome, ctx)
 
     @mcp.tool(
         annotations=PAID,
@@ -284,7 +293,7 @@ generate_video(characters=[id]).""",
             jobs = state.require_jobs()
             async with ProgressBridge(ctx.report_progress) as bridge:
                 outcome = await jobs.status(video_id, wait_seconds or 0, bridge)
-            return render_outcome(outcome)
+            return render_outcome(outcome, ctx)
 
     async def derived(ctx: Context, wait_seconds: float | None,
                       start: Callable[[Jobs], Awaitable[Any]]) -> CallToolResult:
@@ -367,7 +376,7 @@ replacing a file.""",
             image = jobs.small_thumbnail(path, 768 if variant == "spritesheet" else 256) if variant != "video" else None
             link = ResourceLink(type="resource_link", name=video_id, uri=result.resource_uri,
                                 mime_type="application/json", description="Job metadata (JSON)")
-            return render(result, image, [link])
+            return render(result, image, [link, *file_links(ctx, [(_saved_ref(jobs, video_id, variant, path), path)])])
 
     @mcp.tool(
         annotations=_hints(read_only=True, open_world=False),
@@ -406,7 +415,7 @@ replacing a file).""",
                 hint=(f"{asked.name} already existed and was kept; saved as {path.name}." if asked
                       else f"Saved at {path}."),
             )
-            return render(result)
+            return render(result, links=file_links(ctx, [(MediaRef("file", path.name), path)]))
 
     @mcp.tool(
         annotations=_hints(idempotent=True, open_world=False),
@@ -522,6 +531,11 @@ async def _download(jobs: Jobs, vid: str, variant: str, filename: str | None) ->
         path, _ = await jobs.ensure_downloaded(vid)
         return path, None
     return await jobs.download(vid, variant, dest), asked
+
+
+def _saved_ref(jobs: Jobs, vid: str, variant: str, path: Path) -> MediaRef:
+    """A saved download's identity for its URL: its name when it sits in the output folder, else the job's file."""
+    return MediaRef("file", path.name) if path.parent == jobs.settings.output_dir else MediaRef("video", vid, variant)
 
 
 def _estimate(state: AppState, model: str, size: str, seconds: int) -> CostEstimate:

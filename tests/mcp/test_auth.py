@@ -227,3 +227,22 @@ async def test_one_token_cannot_see_another_tokens_jobs(make_server, tokens_file
         # An identical request is not handed alice's job: bob pays for his own.
         assert not same_again.is_error and same_again.structured_content["video_id"] != vid
         assert not same_again.structured_content["reused_existing"]
+
+
+async def test_signed_links_work_without_a_token_while_the_endpoint_needs_one(make_server, tokens_file: Path) -> None:
+    """The signature is the authorization of a file URL: an agent fetches it with a plain HTTP client."""
+    from mcp.types import ResourceLink
+
+    alice = TokenStore(tokens_file).add("alice")
+    plan = plan_for()
+    with serving(make_server(http=plan), plan) as srv:
+        async with as_token(srv.url, alice) as c:
+            made = await c.call_tool("generate_video", {"prompt": PROMPTS[0], "seconds": 4, "wait_seconds": 60})
+            saved = await c.call_tool("download_video", {"video_id": made.structured_content["video_id"]})
+        assert not saved.is_error, saved.content
+        [link] = [b for b in saved.content if isinstance(b, ResourceLink) and str(b.uri).startswith("http")]
+        async with httpx.AsyncClient(timeout=30) as http:
+            clip = await http.get(str(link.uri))
+            endpoint = await http.post(srv.url, json=INIT, headers=HEADERS)
+        assert clip.status_code == 200 and clip.content == Path(saved.structured_content["file_path"]).read_bytes()
+        assert endpoint.status_code == 401
