@@ -116,6 +116,10 @@ class HttpPlan:
     auth: AuthSettings | None = None
     verifier: TokenVerifier | None = None
     notes: list[str] = field(default_factory=list)
+    # No MCP sessions kept in memory: every request stands alone, so a round-robin proxy in front of several
+    # instances needs no sticky sessions. Nothing here needs a session: results, progress notifications (on the
+    # request's own stream) and sequences (in the job record and the server's state) do not.
+    stateless: bool = True
 
     def server_kwargs(self) -> dict[str, Any]:
         """What ``MCPServer(...)`` needs for authentication (nothing without it)."""
@@ -125,7 +129,8 @@ class HttpPlan:
 
     def app_kwargs(self) -> dict[str, Any]:
         """What ``MCPServer.streamable_http_app()`` (and ``run("streamable-http")``, with the port) needs."""
-        return {"streamable_http_path": self.path, "transport_security": self.security, "host": self.host}
+        return {"streamable_http_path": self.path, "transport_security": self.security, "host": self.host,
+                "stateless_http": self.stateless}
 
 
 def plan_http(
@@ -139,6 +144,7 @@ def plan_http(
     env: Mapping[str, str] | None = None,
     verifier: TokenVerifier | None = None,
     public_url: str | None = None,
+    stateful: bool = False,
 ) -> HttpPlan:
     """Decide how to serve; BindRefused or ConfigurationError (exit 2) when it should not start."""
     env = os.environ if env is None else env
@@ -147,7 +153,8 @@ def plan_http(
         raise ConfigurationError(f"{ENV_AUTH} must be auto, tokens or none, got {mode!r}.")
     public_url = public_url or env.get(ENV_PUBLIC_URL) or None
     extra = [*(h for h in (env.get(ENV_ALLOWED_HOSTS) or "").split(",")), *extra_hosts]
-    plan = HttpPlan(host, port, path, transport_security(allowed_hosts(host, extra, public_url)))
+    plan = HttpPlan(host, port, path, transport_security(allowed_hosts(host, extra, public_url)),
+                    stateless=not stateful)
     store = TokenStore(tokens_file_path(env))
     use_tokens = verifier is not None or mode == "tokens" or (mode == "auto" and store.exists())
     if use_tokens and verifier is None:

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=[], metavar="HOST",
                    help="a Host header to accept besides the bound host and localhost (repeatable; "
                         "$SORA2_MCP_ALLOWED_HOSTS, comma-separated)")
+    p.add_argument("--stateful", action="store_true",
+                   help="over http: keep MCP sessions in memory (default: stateless, so several instances can sit "
+                        "behind a round-robin proxy)")
     p.add_argument("--public-url", help="over http: the URL agents reach the MCP endpoint at, behind a proxy "
                                         "($SORA2_MCP_PUBLIC_URL; default: from --host/--port/--path)")
     p.add_argument("--url-ttl-seconds", type=float,
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             http = plan_http(args.host, args.port, args.path, auth_mode=args.auth, insecure=args.insecure,
-                             extra_hosts=args.allowed_hosts, public_url=args.public_url)
+                             extra_hosts=args.allowed_hosts, public_url=args.public_url, stateful=args.stateful)
         except Sora2Error as exc:
             print(f"sora2-mcp: {exc}", file=sys.stderr)
             return 2

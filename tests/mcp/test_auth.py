@@ -4,6 +4,7 @@ per-token limits under the team budget, and one caller never seeing another's jo
 from __future__ import annotations
 
 import contextlib
+import json
 import dataclasses
 import os
 import socket
@@ -246,3 +247,34 @@ async def test_signed_links_work_without_a_token_while_the_endpoint_needs_one(ma
             endpoint = await http.post(srv.url, json=INIT, headers=HEADERS)
         assert clip.status_code == 200 and clip.content == Path(saved.structured_content["file_path"]).read_bytes()
         assert endpoint.status_code == 401
+
+
+def rpc_result(response: httpx.Response) -> dict:
+    """The JSON-RPC result of a streamable-HTTP answer, sent as JSON or as server-sent events."""
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("application/json"):
+        return response.json()["result"]
+    events = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+    return next(e["result"] for e in events if "result" in e)
+
+
+async def test_two_stateless_instances_answer_one_client_round_robin(make_server, tokens_file: Path) -> None:
+    """No session lives in an instance: each request of one client may go to either (a plain round-robin proxy)."""
+    alice = TokenStore(tokens_file).add("alice")
+    plans = [plan_for(), plan_for()]
+    assert all(p.app_kwargs()["stateless_http"] for p in plans)
+    headers = {**HEADERS, "Authorization": f"Bearer {alice}", "MCP-Protocol-Version": "2025-11-25"}
+
+    def call(n: int, name: str, arguments: dict) -> dict:
+        return {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+
+    with serving(make_server(http=plans[0]), plans[0]) as a, serving(make_server(http=plans[1]), plans[1]) as b:
+        async with httpx.AsyncClient(timeout=60) as http:
+            init = await http.post(a.url, json=INIT, headers=headers)
+            assert "mcp-session-id" not in init.headers
+            made = rpc_result(await http.post(b.url, json=call(2, "generate_video", {"prompt": PROMPTS[1]}),
+                                              headers=headers))
+            video_id = made["structuredContent"]["video_id"]
+            status = rpc_result(await http.post(a.url, json=call(3, "get_status", {"video_id": video_id}),
+                                                headers=headers))
+    assert not status.get("isError") and status["structuredContent"]["video_id"] == video_id
