@@ -76,11 +76,12 @@ POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tr
 
 
 def _postgres_bin() -> Path | None:
-    """The folder with initdb and pg_ctl: $SORA2_TEST_PG_BIN, a Debian package's folder, or the PATH."""
-    candidates = [Path(os.environ["SORA2_TEST_PG_BIN"])] if os.environ.get("SORA2_TEST_PG_BIN") else []
-    candidates += POSTGRES_BIN_DIRS
-    if shutil.which("initdb"):
-        candidates.append(Path(shutil.which("initdb")).parent)  # type: ignore[arg-type]
+    """The folder with initdb and pg_ctl: $SORA2_TEST_PG_BIN if set (only it), else a Debian package's, else PATH's."""
+    if os.environ.get("SORA2_TEST_PG_BIN"):
+        candidates = [Path(os.environ["SORA2_TEST_PG_BIN"])]
+    else:
+        on_path = shutil.which("initdb")
+        candidates = [*POSTGRES_BIN_DIRS, *([Path(on_path).parent] if on_path else [])]
     return next((d for d in candidates if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
 
 
