@@ -41,7 +41,7 @@ from ..shared.models import ImageInput
 from ..shared.outputs import check_folder
 from ..shared.pricing import format_usd
 from .callers import Caller, current_caller
-from .ledger_store import STALE_RESERVATION_SECONDS, Ledger, Limit, Scope  # noqa: F401  (STALE_…: re-exported)
+from .ledger_store import STALE_RESERVATION_SECONDS, Ledger, Limit, Scope  # noqa: F401 (re-exported)
 from .settings import (
     ENV_BUDGET,
     ENV_INPUT_DIRS,
