@@ -1,8 +1,9 @@
 """What stands between an agent and the user's money and files: the spending guard, folder checks, URL checks.
 
-Spending: every paid call reserves its estimate in a small SQLite ledger *before* anything is sent, under an
-asyncio lock in this process and an immediate (write-locked) transaction across processes, so ten calls fired at
-once, or two servers sharing the data folder, can never spend past the budget. A failed create releases its
+Spending: every paid call reserves its estimate in the spending ledger (ledger_store.py: a SQLite file, or one
+PostgreSQL database for servers on several machines) *before* anything is sent, under an asyncio lock in this
+process and a transaction that serializes reservations across processes, so ten calls fired at once, or several
+servers sharing the ledger, can never spend past the budget. A failed create releases its
 reservation; a created job turns it into spending. A per-day budget survives restarts (desktop clients restart
 their servers often); a per-lifetime budget counts what this server process spent. A call made with a token
 (see callers.py) must also fit that token's per-call limit and daily budget, checked in the same transaction; each
@@ -22,8 +23,6 @@ import binascii
 import ipaddress
 import logging
 import socket
-import sqlite3
-import threading
 import time
 import unicodedata
 import uuid
@@ -42,6 +41,7 @@ from ..shared.models import ImageInput
 from ..shared.outputs import check_folder
 from ..shared.pricing import format_usd
 from .callers import Caller, current_caller
+from .ledger_store import STALE_RESERVATION_SECONDS, Ledger, Limit, Scope  # noqa: F401 (re-exported)
 from .settings import (
     ENV_BUDGET,
     ENV_INPUT_DIRS,
@@ -54,8 +54,6 @@ from .settings import (
 
 log = logging.getLogger("sora2_bridge.mcp")
 
-# A reservation whose server died before it could settle stops counting after this long.
-STALE_RESERVATION_SECONDS = 3600.0
 URL_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # File names an agent may choose: room left for a numbered variant within the usual 255-byte limit.
 MAX_FILENAME_CHARS = 120
@@ -85,141 +83,11 @@ class UrlRefused(GuardError):
 
 
 # ---------------------------------------------------------------------------------------------- money
-_LEDGER_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spend (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at REAL NOT NULL,
-    usd REAL NOT NULL,
-    state TEXT NOT NULL,
-    server_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    video_id TEXT,
-    caller TEXT
-);
-CREATE INDEX IF NOT EXISTS spend_created ON spend(created_at);
-CREATE TABLE IF NOT EXISTS unfollowed (
-    video_id TEXT PRIMARY KEY,
-    at REAL NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True)
-class Limit:
-    """One budget a reservation must fit: its amount and which ledger rows count against it."""
-
-    budget: float
-    where: str
-    args: list[object]
-
-
 @dataclass(frozen=True)
 class Reservation:
     id: int
     usd: float
     remaining_after: float
-
-
-class Ledger:
-    """Reserved and spent amounts, shared by every MCP server process using the same data folder."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_LEDGER_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(spend)")}
-            if "caller" not in columns:  # a ledger from before callers were recorded
-                self._db.execute("ALTER TABLE spend ADD COLUMN caller TEXT")
-            self._db.execute("CREATE INDEX IF NOT EXISTS spend_video ON spend(video_id)")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _spent(self, where: str, args: list[object], now: float) -> float:
-        query = (
-            "SELECT COALESCE(SUM(usd), 0) FROM spend WHERE (state='spent' OR (state='reserved' AND created_at>?))"
-            f" AND {where}"
-        )
-        return float(self._db.execute(query, [now - STALE_RESERVATION_SECONDS, *args]).fetchone()[0])
-
-    def spent(self, where: str, args: list[object]) -> float:
-        with self._lock:
-            return self._spent(where, args, time.time())
-
-    def reserve(
-        self, usd: float, budget: float, where: str, args: list[object], row: dict[str, object]
-    ) -> tuple[int | None, float]:
-        """Insert a reservation if ``spent + usd <= budget``; return (id or None, remaining before it)."""
-        rid, _, remaining = self.reserve_within(usd, [Limit(budget, where, args)], row)
-        return rid, remaining
-
-    def reserve_within(
-        self, usd: float, limits: list[Limit], row: dict[str, object]
-    ) -> tuple[int | None, int, float]:
-        """Insert a reservation if ``usd`` fits every limit, in one write-locked transaction.
-
-        Return (id, -1, remaining under the first limit) or (None, index of the limit it does not fit, what was
-        left of it). The row records ``row["caller"]``, by default the current caller's name (None: the owner).
-        """
-        now = time.time()
-        caller = row.get("caller", getattr(current_caller(), "name", None))
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                left = []
-                for i, limit in enumerate(limits):
-                    left.append(limit.budget - self._spent(limit.where, limit.args, now))
-                    if usd > left[-1] + 1e-9:
-                        self._db.execute("ROLLBACK")
-                        return None, i, left[-1]
-                cur = self._db.execute(
-                    "INSERT INTO spend (created_at, usd, state, server_id, provider, base_url, kind, caller)"
-                    " VALUES (?, ?, 'reserved', ?, ?, ?, ?, ?)",
-                    (now, usd, row["server_id"], row["provider"], row["base_url"], row["kind"], caller),
-                )
-                self._db.execute("COMMIT")
-                return cur.lastrowid, -1, left[0] if left else float("inf")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def owned_by(self, video_id: str, caller: str) -> bool:
-        """Whether ``caller`` paid for (so created) ``video_id``."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT 1 FROM spend WHERE video_id=? AND caller=? AND state='spent' LIMIT 1", (video_id, caller),
-            ).fetchone()
-        return found is not None
-
-    def settle(self, reservation_id: int, video_id: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE spend SET state='spent', video_id=? WHERE id=?", (video_id, reservation_id))
-
-    def release(self, reservation_id: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM spend WHERE id=? AND state='reserved'", (reservation_id,))
-
-    def video_ids(self, provider: str, base_url: str, since: float) -> list[str]:
-        """The jobs paid for since ``since`` that the collector still follows (not stopped with ``unfollow``)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT video_id FROM spend WHERE state='spent' AND provider=? AND base_url=? AND created_at>=?"
-                " AND video_id NOT IN (SELECT video_id FROM unfollowed) ORDER BY created_at",
-                (provider, base_url, since),
-            ).fetchall()
-        return [r[0] for r in rows if r[0]]
-
-    def unfollow(self, video_id: str) -> None:
-        """Stop collecting ``video_id``; kept across restarts and shared by every server using this data folder."""
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO unfollowed (video_id, at) VALUES (?, ?)", (video_id, time.time()))
 
 
 def start_of_local_day(now: float | None = None) -> float:
@@ -242,13 +110,11 @@ class SpendingGuard:
     def simulated(self) -> bool:
         return self.provider == "local"
 
-    def _scope(self) -> tuple[str, list[object]]:
+    def _scope(self) -> Scope:
         # Simulated spending (the local simulator is free) never eats into the real budget, nor the reverse.
-        where = "(provider='local') = ?"
-        args: list[object] = [int(self.simulated)]
         if self.settings.budget_period == "lifetime":
-            return where + " AND server_id=?", [*args, self.server_id]
-        return where + " AND created_at>=?", [*args, start_of_local_day()]
+            return Scope(simulated=self.simulated, server_id=self.server_id)
+        return Scope(simulated=self.simulated, since=start_of_local_day())
 
     @property
     def period_text(self) -> str:
@@ -256,17 +122,15 @@ class SpendingGuard:
 
     def _caller_limit(self, caller: Caller) -> Limit:
         """A token's daily budget counts its own rows of today (real and simulated spending apart, as above)."""
-        return Limit(caller.daily_usd, "(provider='local') = ? AND caller=? AND created_at>=?",
-                     [int(self.simulated), caller.name, start_of_local_day()])
+        return Limit(caller.daily_usd, Scope(simulated=self.simulated, caller=caller.name, since=start_of_local_day()))
 
     def _limits(self, caller: Caller | None) -> list[Limit]:
-        where, args = self._scope()
-        team = Limit(self.settings.budget_usd, where, args)
+        team = Limit(self.settings.budget_usd, self._scope())
         return [team] if caller is None else [team, self._caller_limit(caller)]
 
     def remaining(self) -> float:
         """What the current caller may still spend: the least of what is left of each budget that applies."""
-        return min(limit.budget - self.ledger.spent(limit.where, limit.args)
+        return min(limit.budget - self.ledger.spent(limit.scope)
                    for limit in self._limits(current_caller()))
 
     def _left_text(self) -> str:

@@ -49,6 +49,7 @@ from ..shared.storyboard import (
 from ..shared.storyboard.model import shot_error
 from .arguments import ToolSet, compact_schema
 from .guard import SpendingGuard, check_output_folder, load_image
+from .ledger_store import Scope
 from .jobs import CHECK_POLICY, Jobs, describe_usd, video_uri
 from .settings import Settings
 from .state import AppState, app_state
@@ -130,7 +131,7 @@ class _Spend:
     def _reserve(self, usd: float) -> int:
         """A reservation that is already covered by the guarded total (so the ledger's budget check is skipped)."""
         g = self.guard
-        rid, _ = g.ledger.reserve(usd, float("inf"), "1=1", [], {
+        rid, _ = g.ledger.reserve(usd, float("inf"), Scope(), {
             "server_id": g.server_id, "provider": g.provider, "base_url": g.base_url, "kind": "sequence"})
         assert rid is not None
         return rid

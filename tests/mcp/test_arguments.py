@@ -16,6 +16,7 @@ from mcp import Client
 
 from sora2_bridge.mcp_server.arguments import check_video_id, compact_schema, suggest
 from sora2_bridge.mcp_server.guard import Ledger, PathRefused, plain_file_name
+from sora2_bridge.mcp_server.ledger_store import Scope
 from sora2_bridge.mcp_server.server import LEDGER_FILE
 from sora2_bridge.shared.models import VIDEO_ID_PATTERN
 
@@ -101,7 +102,7 @@ async def _refused_before_paying(server, sim, words: str) -> None:
     assert result.is_error and words in _text(result) and "Refused before sending anything" in _text(result)
     assert sim.state.stats()["requests"] == {}
     ledger = Ledger(Path(os.environ["SORA2_DATA_DIR"]) / LEDGER_FILE)
-    assert ledger.spent("1=1", []) == 0  # nothing reserved, nothing counted
+    assert ledger.spent(Scope()) == 0  # nothing reserved, nothing counted
 
 
 # ---------------------------------------------------------------------------------------------- properties
