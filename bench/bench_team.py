@@ -5,8 +5,8 @@ fast renders), and 1 or 2 MCP instances (``serve`` below: the same app ``sora2-m
 on, stateless, one data folder so they share the job record and the spending ledger). The agents are asyncio tasks
 in this process, each an SDK client with one of ``--tokens`` bearer tokens; a client-side round robin sends every
 HTTP request to the next instance (legal because no instance keeps an MCP session). Each agent calls
-``generate_video`` once (its own prompt), ``get_status`` ``--polls`` times ``--pause`` seconds apart, and
-``estimate_cost`` once.
+``generate_video`` once (its own prompt), ``get_status`` ``--polls`` times ``--pause`` seconds apart (the agents
+spread evenly over that period, as independent agents would be), and ``estimate_cost`` once.
 
 Reported: ``get_status`` latency minus the simulator's own ``GET /v1/videos/{id}`` (timed in the same run with the
 same number of agents, pacing and HTTP client library), jobs created per second through the spending guard, errors;
@@ -14,7 +14,7 @@ the same overhead for one agent alone, over HTTP and in memory (what stdio costs
 server-side cProfile of one instance answering the agents' ``get_status`` calls, grouped by what the time is spent
 on. Run:
 
-    python bench/bench_team.py [--sessions 50] [--tokens 5] [--polls 10] [--pause 0.2] [--calls 200]
+    python bench/bench_team.py [--sessions 50] [--tokens 5] [--polls 6] [--pause 1] [--calls 200]
 
 Prints markdown tables plus the machine info. ``serve`` is the instance this script starts (not for direct use).
 """
@@ -29,12 +29,13 @@ import itertools
 import os
 import pstats
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -49,6 +50,9 @@ from bench_mcp import free_port, machine_info, percentile  # noqa: E402
 
 MCP_PATH = "/mcp"
 SIM_KEY = {"Authorization": "Bearer bench"}
+# One TLS context for every client: httpx builds one per client otherwise (loading the CA bundle, about 15 ms of
+# CPU each), which would put the agents' own start-up into the measured latencies. Every URL here is plain http.
+TLS = ssl.create_default_context()
 SPEED = 4.0  # a 4 s 720p clip: about 0.75 s queued/rendering, so polls see in_progress and completed jobs
 
 
@@ -135,7 +139,7 @@ class RoundRobin(httpx2.AsyncBaseTransport):
     def __init__(self, ports: list[int], cycle: Iterator[int]) -> None:
         self.ports = ports
         self.cycle = cycle
-        self.inner = httpx2.AsyncHTTPTransport()
+        self.inner = httpx2.AsyncHTTPTransport(verify=TLS)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         port = next(self.cycle)
@@ -149,7 +153,7 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 
 def round_robin_client(ports: list[int], cycle: Iterator[int], token: str) -> Client:
     """An MCP client whose requests go round robin over ``ports``, authenticated with ``token``."""
-    http = httpx2.AsyncClient(transport=RoundRobin(ports, cycle), timeout=120,
+    http = httpx2.AsyncClient(transport=RoundRobin(ports, cycle), timeout=120, verify=TLS,
                               headers={"Authorization": f"Bearer {token}"})
     return Client(streamable_http_client(f"http://127.0.0.1:{ports[0]}{MCP_PATH}", http_client=http))
 
@@ -180,6 +184,11 @@ class Run:
     completed_seen: int = 0
 
 
+def stagger(i: int, load: Load) -> float:
+    """Agent ``i``'s offset into the polling period: agents poll evenly spread, not all in the same instant."""
+    return load.pause * i / load.sessions
+
+
 async def timed(out: list[float], call: Callable[[], Awaitable[object]]) -> object:
     start = time.perf_counter()
     result = await call()
@@ -187,7 +196,12 @@ async def timed(out: list[float], call: Callable[[], Awaitable[object]]) -> obje
     return result
 
 
-async def agent(i: int, connect: Callable[[int], Client], load: Load, run: Run, created: asyncio.Barrier,
+# Every run's prompts are new: an identical request within the dedupe window would return the earlier job and,
+# that job being completed, save its clip (the simulator then encodes MP4s, and the bench measures its encoder).
+RUN_NUMBERS = itertools.count()
+
+
+async def agent(i: int, run_no: int, connect: Callable[[int], Client], load: Load, run: Run, created: asyncio.Barrier,
                 polling: asyncio.Event, marks: list[float]) -> None:
     """One agent: a distinct clip, then polls, then a price check; every failure counted, none raised."""
     arrived = False
@@ -195,7 +209,7 @@ async def agent(i: int, connect: Callable[[int], Client], load: Load, run: Run, 
         async with connect(i) as c:
             marks.append(time.perf_counter())
             made = await timed(run.create_ms, lambda: c.call_tool("generate_video", {
-                "prompt": f"Agent {i}: a paper lantern drifting over a night market, shot {i}", "seconds": 4}))
+                "prompt": f"Agent {i}: a paper lantern drifting over a night market, take {run_no}", "seconds": 4}))
             marks.append(time.perf_counter())
             arrived = True
             await created.wait()
@@ -205,6 +219,7 @@ async def agent(i: int, connect: Callable[[int], Client], load: Load, run: Run, 
             run.created += 1
             video_id = made.structured_content["video_id"]
             await polling.wait()
+            await asyncio.sleep(stagger(i, load))
             for _ in range(load.polls):
                 r = await timed(run.status_ms, lambda: c.call_tool("get_status", {"video_id": video_id}))
                 if r.is_error:
@@ -224,11 +239,15 @@ async def agent(i: int, connect: Callable[[int], Client], load: Load, run: Run, 
 async def team(ports: list[int], tokens: list[str], load: Load,
                before_polls: Callable[[], None] | None = None) -> Run:
     """``load.sessions`` agents at once over the instances on ``ports``, requests spread round robin."""
-    cycle = itertools.cycle(ports)
+    cycle, run_no = itertools.cycle(ports), next(RUN_NUMBERS)
     run, marks = Run(), []
     created, polling = asyncio.Barrier(load.sessions + 1), asyncio.Event()
-    tasks = [asyncio.create_task(agent(i, lambda i: round_robin_client(ports, cycle, tokens[i % len(tokens)]),
-                                       load, run, created, polling, marks)) for i in range(load.sessions)]
+
+    def connect(i: int) -> Client:
+        return round_robin_client(ports, cycle, tokens[i % len(tokens)])
+
+    tasks = [asyncio.create_task(agent(i, run_no, connect, load, run, created, polling, marks))
+             for i in range(load.sessions)]
     await created.wait()
     if marks:
         run.create_window = max(marks) - min(marks)
@@ -243,19 +262,21 @@ async def direct_polls(sim_url: str, video_ids: list[str], load: Load) -> list[f
     """The simulator's own retrieve, with the same agents, pacing and (httpx2) client as the MCP polls."""
     out: list[float] = []
 
-    async def one(video_id: str) -> None:
-        async with httpx2.AsyncClient(base_url=sim_url, headers=SIM_KEY, timeout=60) as http:
+    async def one(i: int, video_id: str) -> None:
+        async with httpx2.AsyncClient(base_url=sim_url, headers=SIM_KEY, timeout=60, verify=TLS) as http:
+            (await http.get(f"videos/{video_id}")).raise_for_status()  # connected, as the agents are after creating
+            await asyncio.sleep(stagger(i, load))
             for _ in range(load.polls):
                 r = await timed(out, lambda: http.get(f"videos/{video_id}"))
                 r.raise_for_status()  # type: ignore[attr-defined]
                 await asyncio.sleep(load.pause)
 
-    await asyncio.gather(*(one(video_ids[i % len(video_ids)]) for i in range(load.sessions)))
+    await asyncio.gather(*(one(i, video_ids[i % len(video_ids)]) for i in range(load.sessions)))
     return out
 
 
 async def sim_video_ids(sim_url: str, n: int) -> list[str]:
-    async with httpx2.AsyncClient(base_url=sim_url, headers=SIM_KEY, timeout=60) as http:
+    async with httpx2.AsyncClient(base_url=sim_url, headers=SIM_KEY, timeout=60, verify=TLS) as http:
         made = [await http.post("videos", json={"model": "sora-2", "prompt": f"direct {i}", "seconds": "4"})
                 for i in range(n)]
     return [r.raise_for_status().json()["id"] for r in made]
@@ -288,7 +309,7 @@ async def alone(ports: list[int], token: str, sim_url: str, calls: int, env: dic
     server = create_server(settings, config=resolve_config("local", sim_url))
     async with Client(server) as c:
         out["memory"] = await sequential(lambda: c.call_tool("get_status", {"video_id": mine}), calls)
-    async with httpx2.AsyncClient(base_url=sim_url, headers=SIM_KEY, timeout=60) as http:
+    async with httpx2.AsyncClient(base_url=sim_url, headers=SIM_KEY, timeout=60, verify=TLS) as http:
         out["sim"] = await sequential(lambda: http.get(f"videos/{video_id}"), calls)
     return out
 
@@ -384,8 +405,8 @@ async def run(args: argparse.Namespace) -> str:
             single = await alone(ports, tokens[0], sim_url, args.calls, data_env("alone"))
         profile = root / "instance.prof"
         with instances(1, sim_url, data_env("profiled"), profile=profile) as (ports, [pid]):
-            profiled = await team(ports, tokens, Load(args.profile_sessions, args.profile_polls, args.pause, price=False),
-                                  before_polls=lambda: os.kill(pid, signal.SIGUSR1))
+            only_polls = Load(args.profile_sessions, args.profile_polls, args.pause, price=False)
+            profiled = await team(ports, tokens, only_polls, before_polls=lambda: os.kill(pid, signal.SIGUSR1))
     total, groups, own = profile_groups(profile)
 
     one, two = runs[1][0], runs[2][0]
@@ -478,12 +499,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=50, help="agents at once (default 50)")
     parser.add_argument("--tokens", type=int, default=5, help="bearer tokens the agents share (default 5)")
-    parser.add_argument("--polls", type=int, default=10, help="get_status calls per agent (default 10)")
-    parser.add_argument("--pause", type=float, default=0.2, help="seconds between an agent's polls (default 0.2)")
+    parser.add_argument("--polls", type=int, default=6, help="get_status calls per agent (default 6)")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="seconds between an agent's polls (default 1; the agents are spread over it)")
     parser.add_argument("--speed", type=float, default=SPEED, help=f"simulator speed (default {SPEED:g})")
     parser.add_argument("--calls", type=int, default=200, help="get_status calls of the lone agent (default 200)")
-    parser.add_argument("--profile-sessions", type=int, default=30, help="agents in the profiled run (default 30)")
-    parser.add_argument("--profile-polls", type=int, default=10, help="polls per agent when profiled (default 10)")
+    parser.add_argument("--profile-sessions", type=int, default=50, help="agents in the profiled run (default 50)")
+    parser.add_argument("--profile-polls", type=int, default=6, help="polls per agent when profiled (default 6)")
     args = parser.parse_args()
     print(asyncio.run(run(args)))
 

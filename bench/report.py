@@ -41,10 +41,10 @@ SECTIONS = [
     ("Serving a team: 50 agents over HTTP with tokens, 1 vs 2 instances", "bench/bench_team.py",
      "50 agents at once, each an SDK client over streamable HTTP with one of 5 bearer tokens, against 1 and then 2 "
      "stateless `sora2-mcp` instances sharing one data folder (job record and spending ledger), every request to "
-     "the next instance (client-side round robin), on the loopback simulator. Each agent: generate_video, 10 "
-     "get_status 0.2 s apart, estimate_cost. get_status overhead beyond the simulator's own retrieve (timed in the "
-     "same run under the same load), jobs created per second through the spending guard, errors; the same "
-     "overhead for one agent alone over HTTP and in memory; and a server-side cProfile of where a get_status's "
+     "the next instance (client-side round robin), on the loopback simulator. Each agent: generate_video, 6 "
+     "get_status 1 s apart (the agents spread over the second), estimate_cost. get_status overhead beyond the "
+     "simulator's own retrieve (timed in the same run under the same load), jobs created per second through the "
+     "spending guard, errors; the same overhead for one agent alone over HTTP and in memory; and a server-side cProfile of where a get_status's "
      "time goes. Goals: overhead p50 under 5 ms and p99 under 25 ms, zero errors."),
     ("Storyboards: independent shots, chained cuts, memory", "bench/bench_storyboard.py",
      "6 independent shots as one storyboard vs the same 6 clips one after another through the single-clip path; "

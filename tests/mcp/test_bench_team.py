@@ -13,7 +13,6 @@ from types import ModuleType
 
 import pytest
 
-from sora2_bridge.mcp_server.tokens import TokenStore
 
 HERE = Path(__file__).resolve().parent
 
