@@ -44,8 +44,8 @@ SECTIONS = [
      "the next instance (client-side round robin), on the loopback simulator. Each agent: generate_video, 6 "
      "get_status 1 s apart (the agents spread over the second), estimate_cost. get_status overhead beyond the "
      "simulator's own retrieve (timed in the same run under the same load), jobs created per second through the "
-     "spending guard, errors; the same overhead for one agent alone over HTTP and in memory; and a server-side cProfile of where a get_status's "
-     "time goes. Goals: overhead p50 under 5 ms and p99 under 25 ms, zero errors."),
+     "spending guard, errors; the same overhead for one agent alone over HTTP and in memory; and a server-side "
+     "cProfile of where a get_status's time goes. Goals: overhead p50 under 5 ms and p99 under 25 ms, zero errors."),
     ("Storyboards: independent shots, chained cuts, memory", "bench/bench_storyboard.py",
      "6 independent shots as one storyboard vs the same 6 clips one after another through the single-clip path; "
      "6 chained shots (each continues the previous one): our overhead per cut beyond the render; peak RSS of a "
