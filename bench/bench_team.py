@@ -1,7 +1,7 @@
 """Serving a team: many agents over streamable HTTP with bearer tokens, on 1 instance vs 2 sharing one data folder.
 
-Everything runs on loopback as separate processes, as a team would deploy it: the simulator (``sora2 simulate``,
-fast renders), and 1 or 2 MCP instances (``serve`` below: the same app ``sora2-mcp --transport http`` builds, tokens
+Everything runs on loopback as separate processes, as a team would deploy it: the simulator (fast renders, no MP4
+encoded since nothing is downloaded), and 1 or 2 MCP instances (``serve`` below: the same app ``sora2-mcp --transport http`` builds, tokens
 on, stateless, one data folder so they share the job record and the spending ledger). The agents are asyncio tasks
 in this process, each an SDK client with one of ``--tokens`` bearer tokens; a client-side round robin sends every
 HTTP request to the next instance (legal because no instance keeps an MCP session). Each agent calls
@@ -16,7 +16,7 @@ on. Run:
 
     python bench/bench_team.py [--sessions 50] [--tokens 5] [--polls 6] [--pause 1] [--calls 200]
 
-Prints markdown tables plus the machine info. ``serve`` is the instance this script starts (not for direct use).
+Prints markdown tables plus the machine info. ``serve`` and ``simulate`` are the processes this script starts.
 """
 
 from __future__ import annotations
@@ -85,6 +85,20 @@ def serve(port: int, sim_url: str, profile: Path | None) -> None:
     if profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
+
+
+def simulate(port: int, speed: float) -> None:
+    """The simulator, as ``sora2 simulate`` serves it but without encoding each clip when its job is created
+    (``sora2 simulate`` prerenders; here nothing is downloaded, so that would only take CPU from what is measured)."""
+    import threading
+
+    from sora2_bridge.shared.simulator import SimulatorConfig, SimulatorServer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with SimulatorServer(SimulatorConfig(speed=speed, max_running_jobs=None), port=port):
+        while not stop.wait(0.5):
+            pass
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -390,8 +404,7 @@ async def run(args: argparse.Namespace) -> str:
     def data_env(name: str) -> dict[str, str]:
         return {**env, "SORA2_DATA_DIR": str(root / name)}
 
-    sim_args = ["-m", "sora2_bridge.cli", "simulate", "--port", str(sim_port), "--speed", str(args.speed),
-                "--max-running-jobs", "1000000"]
+    sim_args = [__file__, "simulate", "--port", str(sim_port), "--speed", str(args.speed)]
     with process(sim_args, env, sim_port, "the simulator"):
         ids = await sim_video_ids(sim_url, min(args.sessions, 10))
         await direct_polls(sim_url, ids, Load(args.sessions, 2, args.pause))  # warm-up
@@ -488,6 +501,13 @@ async def run(args: argparse.Namespace) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "simulate":
+        p = argparse.ArgumentParser(prog="bench_team.py simulate")
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--speed", type=float, required=True)
+        a = p.parse_args(sys.argv[2:])
+        simulate(a.port, a.speed)
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         p = argparse.ArgumentParser(prog="bench_team.py serve")
         p.add_argument("--port", type=int, required=True)
