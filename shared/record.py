@@ -407,15 +407,17 @@ class JobRecord:
         return {r[0] for r in db.execute("SELECT id FROM jobs UNION SELECT video_id FROM claims").fetchall()}
 
     def update(self, video: Video) -> None:
+        """Record what a poll saw. Only a change is written: most polls see the same status and progress, and a
+        write is a committed transaction (an fsync) on every poll of every front end."""
         err = video.error
+        seen = (video.status, video.progress, err.code if err else None, err.message if err else None,
+                video.completed_at, video.expires_at)
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET status=?, progress=?, error_code=?, error_message=?, completed_at=?, expires_at=?,"
-                " updated_at=? WHERE id=?",
-                (
-                    video.status, video.progress, err.code if err else None, err.message if err else None,
-                    video.completed_at, video.expires_at, time.time(), video.id,
-                ),
+                " updated_at=? WHERE id=? AND (status IS NOT ? OR progress IS NOT ? OR error_code IS NOT ?"
+                " OR error_message IS NOT ? OR completed_at IS NOT ? OR expires_at IS NOT ?)",
+                (*seen, time.time(), video.id, *seen),
             )
 
     def set_status(self, video_id: str, status: str) -> None:

@@ -68,3 +68,17 @@ def test_processes_opening_a_new_record_together_all_succeed(tmp_path):
         go.touch()
         results = [p.communicate(timeout=60) for p in procs]
         assert [out.strip() for out, _ in results] == ["opened"] * 4, [err[-300:] for _, err in results]
+
+
+def test_a_poll_that_sees_nothing_new_writes_nothing(tmp_path):
+    rec = JobRecord(tmp_path / "jobs.sqlite3")
+    rec.add(v(status="in_progress", progress=40), provider="p", base_url="u", kind="create", request={},
+            cost_usd=None)
+    before = rec.get("video_1").updated_at
+    changes = rec._db.total_changes
+    rec.update(v(status="in_progress", progress=40))  # the same answer again
+    assert rec._db.total_changes == changes and rec.get("video_1").updated_at == before
+    rec.update(v(status="in_progress", progress=41))
+    rec.update(v(status="failed", progress=41, error={"code": "x", "message": "m"}))
+    row = rec.get("video_1")
+    assert rec._db.total_changes == changes + 2 and (row.progress, row.status, row.error_code) == (41, "failed", "x")
