@@ -202,6 +202,9 @@ class Ledger:
     def __init__(self, target: Path | str) -> None:
         self.engine = _engine(target)
         self.dialect = self.engine.dialect.name
+        # (video id, caller) pairs known to be owned: a spent row is never taken back, so a yes stays a yes and
+        # every later poll of the same job skips the query. A no is asked again (the job may be made elsewhere).
+        self._owned: set[tuple[str, str]] = set()
         with self._serialized() as conn:
             _migrate(conn)
 
@@ -251,10 +254,15 @@ class Ledger:
 
     def owned_by(self, video_id: str, caller: str) -> bool:
         """Whether ``caller`` paid for (so created) ``video_id``."""
+        if (video_id, caller) in self._owned:
+            return True
         query = select(spend.c.id).where(
             spend.c.video_id == video_id, spend.c.caller == caller, spend.c.state == "spent").limit(1)
         with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            owned = conn.execute(query).first() is not None
+        if owned:
+            self._owned.add((video_id, caller))
+        return owned
 
     def settle(self, reservation_id: int, video_id: str) -> None:
         with self.engine.begin() as conn:

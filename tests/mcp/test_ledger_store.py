@@ -117,6 +117,23 @@ def test_owned_by_and_unfollow(ledger: Ledger):
     assert ledger.video_ids("cometapi", "https://x/v1", 0) == []
 
 
+def test_a_known_owner_is_not_asked_again_but_a_stranger_is(ledger: Ledger):
+    """Every poll of a job checks its owner: a yes never changes (spent rows stay), so it is asked once."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    event.listen(ledger.engine, "before_cursor_execute",
+                 lambda *a: statements.append(a[2]) if a[2].lstrip().upper().startswith("SELECT") else None)
+    with acting_as(Caller("alice")):
+        rid, _ = ledger.reserve(0.1, 1.0, REAL, ROW)
+    ledger.settle(rid, "video_a")  # type: ignore[arg-type]
+    statements.clear()
+    assert all(ledger.owned_by("video_a", "alice") for _ in range(5))
+    assert len(statements) == 1
+    assert not ledger.owned_by("video_a", "bob") and not ledger.owned_by("video_a", "bob")
+    assert len(statements) == 3
+
+
 def test_reopening_keeps_rows_and_version(target: Path | str):
     first = Ledger(target)
     first.reserve(0.2, 1.0, REAL, ROW)
