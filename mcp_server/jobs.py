@@ -135,13 +135,12 @@ class Jobs:
 
         The capability and the name are checked before the video is read (the shared client checks them again);
         the same video and name on this service come back from the record with ``reused`` and nothing sent, also
-        when an agent fires the same call twice at once (the second waits for the first, then finds its record).
+        when an agent fires the same call twice at once (the client makes the second wait for the first).
         """
         require_characters(self.provider)
         name = validate_character_name(name)
         clip, path = await load_video(video, self.settings, resolver=self.url_resolver, transport=self.url_transport)
-        async with self._create_locks.hold(f"character:{name}:{clip.sha256}"):
-            return await self.client.create_character(name, path if path is not None else clip)
+        return await self.client.create_character(name, path if path is not None else clip)
 
     def estimate(self, model: str, size: str, seconds: str | int) -> float:
         return estimate_cost(self.provider, model, size, seconds)

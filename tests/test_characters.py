@@ -249,3 +249,13 @@ def test_any_names_are_drawn_without_fail(names):
     frame = painter.frame(0)
     for slot, colour in enumerate(character_colours(names)):
         assert box_share(frame, slot, colour) > 0.3
+
+
+async def test_two_identical_calls_at_once_make_one_character(sim_app, tmp_path, character_mp4):
+    import asyncio
+
+    async with sim_client(sim_app, tmp_path) as client:
+        first, second = await asyncio.gather(client.create_character("Mochi", character_mp4),
+                                             client.create_character("Mochi", character_mp4))
+    assert first.id == second.id and sorted([first.reused, second.reused]) == [False, True]
+    assert sim_app.state.sim.stats()["requests"]["character_create"] == 1
