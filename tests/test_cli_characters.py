@@ -229,7 +229,7 @@ def test_a_provider_without_characters_refuses_before_sending(sim, monkeypatch, 
                                                              with_key):
     """The shared refusal, naming the config switch, whether or not a key is set; nothing reaches the service."""
     if with_key:
-        monkeypatch.setenv("SORA2_API_KEY", "sk-test-not-real")
+        monkeypatch.setenv("SORA2_API_KEY", "sk-fake-not-real")
     argv = [str(character_mp4) if a == "VIDEO" else a for a in argv]
     for as_json in (False, True):
         rc, stdout, stderr = run("--provider", provider, "--base-url", sim.base_url,
@@ -245,7 +245,7 @@ def test_the_config_switch_turns_characters_on_for_a_reseller(sim, monkeypatch, 
     config = tmp_path / "config.toml"
     config.write_text("[providers.cometapi]\ncharacters = true\n")
     monkeypatch.setenv("SORA2_CONFIG", str(config))
-    monkeypatch.setenv("SORA2_API_KEY", "sk-test-not-real")
+    monkeypatch.setenv("SORA2_API_KEY", "sk-fake-not-real")
     base = ["--provider", "cometapi", "--base-url", sim.base_url]
     rc, stdout, stderr = run(*base, "--json", "character", "create", "Mochi", str(character_mp4))
     assert rc == 0, stderr

@@ -225,7 +225,7 @@ async def test_storyboard_names_a_wired_character_in_two_shots(comfy, local, cha
 
 
 async def test_storyboard_asks_the_service_for_a_character_made_elsewhere(comfy, local, character_mp4):
-    made = httpx.post(f"{local.base_url}/videos/characters", headers={"Authorization": "Bearer sk-test-only"},
+    made = httpx.post(f"{local.base_url}/videos/characters", headers={"Authorization": "Bearer sk-fake-test-only"},
                       data={"name": "Mochi"}, files={"video": ("mochi.mp4", character_mp4.read_bytes(), "video/mp4")})
     mochi = made.json()["id"]
     out = await comfy.run(Sora2Storyboard, storyboard=CAST_BOARD, max_usd=2.0, character_2=mochi)
