@@ -406,7 +406,7 @@ async def test_concurrent_retries_and_polls_create_once_and_download_once(server
 
 async def test_a_guessed_price_is_said_in_the_estimate_and_before_paying(make_server, sim):
     """openai lists no price for sora-2-pro at 1080p: the estimate and generate_video say the price is a guess."""
-    server = make_server(config=resolve_config("openai", sim.base_url, "sk-test-openai-key"))
+    server = make_server(config=resolve_config("openai", sim.base_url, "sk-fake-openai-key"))
     async with Client(server) as c:
         estimate = (await c.call_tool("estimate_cost", {"model": "sora-2-pro", "size": "1920x1080"}))
         listed = (await c.call_tool("estimate_cost", {"model": "sora-2-pro", "size": "1280x720"}))
