@@ -22,12 +22,14 @@ from starlette.applications import Starlette
 
 from sora2_bridge.shared.simulator import SimulatorConfig, SimulatorServer, create_app
 
+from .postgres import MISSING, fresh_database, postgres_bin, temporary_cluster
+
 # CI runs the same examples every time (HYPOTHESIS_PROFILE=ci in .ci/run): a red build is then a reproducible one,
 # never a draw. Locally each run draws new examples, which is how new failures are found.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-USER_ENV = ("SORA2_API_KEY", "COMETAPI_KEY", "OPENAI_API_KEY", "SORA2_PROVIDER", "SORA2_BASE_URL")
+USER_ENV = ("SORA2_API_KEY", "COMETAPI_KEY", "OPENAI_API_KEY", "SORA2_PROVIDER", "SORA2_BASE_URL", "SORA2_DATABASE_URL")
 AUTH = {"Authorization": "Bearer test-key"}
 
 
@@ -194,3 +196,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             (f, "cometapi") for f in FAULTS if full or f.dialect_sensitive
         ]
         metafunc.parametrize(("fault", "dialect"), cases, ids=[f"{f.name}-{d}" for f, d in cases])
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for this test session (tests/postgres.py); yields its maintenance URL.
+
+    Without PostgreSQL binaries the tests that need it are skipped, except under CI (``CI`` set), where that is an
+    error: a CI run must never pass by silently testing one backend.
+    """
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING + " (CI is set, so this fails rather than skips)")
+        pytest.skip(MISSING)
+    with temporary_cluster(bin_dir) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server for one test, dropped afterwards."""
+    with fresh_database(postgres_server) as url:
+        yield url
