@@ -27,7 +27,7 @@ from rich.text import Text
 from . import __version__
 from .shared.characters import MAX_CHARACTERS_PER_VIDEO, require_characters, validate_character_ids
 from .shared.client import AsyncSoraClient
-from .shared.config import data_dir, provider_table, resolve_config
+from .shared.config import provider_table, resolve_config
 from .shared.errors import APIError, DownloadError, InvalidInputError, JobFailedError, Sora2Error
 from .shared.media import FIT_MODES, fit_reference, load_image_file
 from .shared.models import VARIANT_SUFFIX, VARIANTS, Video, validate_video_id
@@ -35,7 +35,7 @@ from .shared.outputs import check_folder, check_output
 from .shared.pricing import describe_estimate, estimate_cost, format_usd, price_note
 from .shared.progress import ProgressEvent
 from .shared.providers import PROVIDERS, Provider
-from .shared.record import RECORD_FILE, JobRecord
+from .shared.record import JobRecord, open_record
 from .shared.redact import install_log_redaction
 
 out = Console(soft_wrap=True)
@@ -263,8 +263,8 @@ def chosen_provider(args: argparse.Namespace) -> Provider:
 
 
 def local_record() -> JobRecord:
-    """This machine's record of paid jobs and made characters (no network)."""
-    return JobRecord(data_dir() / RECORD_FILE)
+    """The record of paid jobs and made characters: this machine's, or the team's database (no service call)."""
+    return open_record()
 
 
 @contextlib.asynccontextmanager

@@ -3,7 +3,9 @@
 Tools stay short (validate, one call here, wrap the result); what they have in common lives here, once: the
 never-pay-twice window, the spending reservation around each create, the per-video lock that makes "download
 once" hold when an agent polls from several calls at once, and the background collector that downloads what
-this server paid for even if nobody asks again before the service deletes it.
+this server paid for even if nobody asks again before the service deletes it. Several servers sharing one database
+collect each job once: a server takes the job's ``collect:`` lease before downloading and keeps it once saved;
+the lease of a server that died lapses, and another collects the job.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ..shared.pricing import estimate_cost, format_usd, price_note
 from ..shared.progress import ProgressCallback
 from ..shared.providers import Provider
 from ..shared.record import JobRecord, JobRow
+from ..shared.store.leases import new_holder
 from .guard import Resolver, SpendingGuard, check_output_folder, inside_output, load_image, load_video
 from .models import VideoResult
 from .settings import Settings
@@ -52,6 +55,8 @@ GONE = ("failed", "deleted", "expired")
 # Hints for an agent polling by hand: never sooner than this, never later than that.
 CHECK_POLICY = PollPolicy(initial_interval=10.0, min_interval=3.0, max_interval=30.0)
 COLLECT_WINDOW = 6 * 3600.0
+# How long a collector's claim on a download outlives the collector (a server killed while downloading).
+COLLECT_LEASE_S = 120.0
 
 
 def video_uri(video_id: str) -> str:
@@ -96,8 +101,8 @@ class Jobs:
         self.provider: Provider = client.provider
         self.url_resolver = url_resolver
         self.url_transport = url_transport
-        self._create_locks = KeyedLocks()
         self._download_locks = KeyedLocks()
+        self._holder = new_holder()  # this server, as the holder of the collect leases it takes
         self._checks: dict[str, PollState] = {}
         self._thumbs: OrderedDict[tuple[str, float], bytes] = OrderedDict()
 
@@ -156,7 +161,7 @@ class Jobs:
         create: Callable[[], Awaitable[Video]],
     ) -> Created:
         """Return a recent identical job, or reserve ``usd``, create, and settle (release if nothing was created)."""
-        async with self._create_locks.hold(key):
+        async with self.client.exclusive(key):
             row = find_existing()
             if row is not None and not self.guard.visible(row.id):
                 row = None  # another caller's job: never shown, nor handed out unpaid
@@ -434,6 +439,7 @@ class Jobs:
                 out.mkdir(parents=True, exist_ok=True)
                 video_file = (await self.client.download_content(
                     video_id, target, variant="video", on_progress=on_progress)).resolve()
+                self._mark_collected(video_id)
             thumb: Path | None = out / f"{video_id}{VARIANT_SUFFIX['thumbnail']}"
             if not thumb.is_file():  # type: ignore[union-attr]
                 try:
@@ -473,21 +479,33 @@ class Jobs:
 
     # ------------------------------------------------------------------ background collector
     async def collect_once(self) -> list[str]:
-        """Download every finished job this server paid for in the last hours that is not saved yet."""
+        """Download every finished job paid for in the last hours that is not saved yet, unless another server
+        sharing the database has taken (or done) it."""
         cfg = self.client.config
+        leases = self.record.leases
         saved: list[str] = []
         for video_id in self.guard.ledger.video_ids(cfg.provider, cfg.base_url, time.time() - COLLECT_WINDOW):
             row = self.record.get(video_id)
             if row is None or row.status in GONE or inside_output(self.settings, row.files.get("video")):
+                continue
+            if not leases.take(_collect_key(video_id), self._holder, COLLECT_LEASE_S):
                 continue
             try:
                 video = await self.client.retrieve(video_id)
                 if video.status == "completed":
                     await self.ensure_downloaded(video_id)
                     saved.append(video_id)
+                    continue
             except Sora2Error as exc:
                 log.warning("collector: %s not downloaded yet: %s", video_id, exc)
+            leases.release(_collect_key(video_id), self._holder)  # not finished: any server may try next time
         return saved
+
+    def _mark_collected(self, video_id: str) -> None:
+        """Keep the job's collect lease for the collector's whole window: saved once, by whichever server."""
+        leases = self.record.leases
+        if leases.take(_collect_key(video_id), self._holder, COLLECT_LEASE_S):
+            leases.keep(_collect_key(video_id), self._holder, until=time.time() + COLLECT_WINDOW)
 
     async def collect_forever(self) -> None:
         while True:
@@ -496,6 +514,10 @@ class Jobs:
                 await self.collect_once()
             except Exception as exc:  # noqa: BLE001 - keep collecting; never crash the server over a download
                 log.warning("collector run failed: %s", exc.__class__.__name__)
+
+
+def _collect_key(video_id: str) -> str:
+    return f"collect:{video_id}"
 
 
 def video_from_row(row: JobRow) -> Video:

@@ -1,25 +1,16 @@
-"""The spending ledger's storage: one SQLite file by default, or one PostgreSQL database shared by many servers.
+"""The spending ledger's tables and queries: one SQLite file by default, or one PostgreSQL database shared by many
+servers (``SORA2_DATABASE_URL``; see ``shared/store/engine.py`` for how either is opened and locked).
 
 It lives in ``mcp_server/`` because only the MCP server spends against a budget: the CLI and the ComfyUI nodes
-spend what their user asks for and keep no ledger, so ``shared/`` has no use for it.
-
-Written with SQLAlchemy Core (and psycopg 3 for PostgreSQL) rather than two hand-written SQL dialects: one table
-definition (:data:`METADATA`) creates the same schema on both, one set of queries runs on both, and the few places
-where the databases really differ are explicit and small: how a reservation takes its lock (``BEGIN IMMEDIATE`` on
-SQLite, a transaction-scoped advisory lock on PostgreSQL) and "insert unless present". psycopg 3 is the driver the
-PostgreSQL project's own community maintains, with binary wheels, so nothing needs compiling.
-
-Set ``SORA2_DATABASE_URL=postgresql://user:password@host/dbname`` to share one budget between servers on several
-machines; without it the ledger is ``<data dir>/mcp-spend.sqlite3``, as before. The schema is versioned
-(``schema_version``); ledgers written by earlier versions are migrated in place when opened.
+spend what their user asks for and keep no ledger. Without a database URL the ledger is
+``<data dir>/mcp-spend.sqlite3``, as before. The schema is versioned (``schema_version``); ledgers written by
+earlier versions are migrated in place when opened.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,28 +18,21 @@ from sqlalchemy import (
     Column,
     Connection,
     Double,
-    Engine,
     Index,
     Integer,
     MetaData,
     Table,
     Text,
-    create_engine,
-    event,
     func,
     inspect,
     or_,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from ..shared.errors import ConfigurationError
+from ..shared.store.engine import Database
 from .callers import current_caller
 
-ENV_DATABASE_URL = "SORA2_DATABASE_URL"
 # A reservation whose server died before it could settle stops counting after this long.
 STALE_RESERVATION_SECONDS = 3600.0
 # The key of the PostgreSQL advisory lock every reservation (and migration) holds until its transaction ends:
@@ -101,64 +85,6 @@ def _index_video(conn: Connection) -> None:
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_tables, _add_caller, _index_video]
 
 
-def _migrate(conn: Connection) -> None:
-    schema_version.create(conn, checkfirst=True)
-    current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
-    for number, migration in enumerate(MIGRATIONS, start=1):
-        if number > current:
-            migration(conn)
-    if current < len(MIGRATIONS):
-        conn.execute(schema_version.delete())
-        conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
-
-
-# ---------------------------------------------------------------------------------------------- engines
-def database_url(default_path: Path) -> str | Path:
-    """Where the ledger lives: ``SORA2_DATABASE_URL`` if set, else the SQLite file ``default_path``."""
-    return os.environ.get(ENV_DATABASE_URL, "").strip() or default_path
-
-
-def _engine(target: str | Path) -> Engine:
-    if isinstance(target, Path):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{target}", connect_args={"timeout": 30})
-        _sqlite_transactions(engine)
-        return engine
-    try:
-        url = make_url(target)
-    except ArgumentError:
-        url = None
-    if url is None or url.get_backend_name() != "postgresql" or url.get_driver_name() not in ("psycopg", "psycopg2"):
-        raise ConfigurationError(
-            f"{ENV_DATABASE_URL} must be a PostgreSQL URL like postgresql://user:password@host:5432/dbname "
-            "(or unset for the SQLite file in the data folder)."
-        )
-    try:
-        import psycopg  # noqa: F401  (only to name the missing extra clearly)
-    except ImportError:
-        raise ConfigurationError(
-            f"{ENV_DATABASE_URL} is set but the PostgreSQL driver is missing: pip install 'sora2-bridge[team]'."
-        ) from None
-    return create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
-
-
-def _sqlite_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy, not the sqlite3 module, begin transactions, so a reservation can ``BEGIN IMMEDIATE``.
-
-    The sqlite3 module would otherwise start a deferred transaction on its own at the first write; the
-    write lock must be taken before the budget is read, or two processes could both read the same total.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write_lock") else "BEGIN")
-
-
 # ---------------------------------------------------------------------------------------------- the ledger
 @dataclass(frozen=True)
 class Scope:
@@ -196,31 +122,23 @@ def _counted(scope: Scope, now: float):  # type: ignore[no-untyped-def]
 class Ledger:
     """Reserved and spent amounts, shared by every MCP server using the same data folder or database.
 
-    ``target`` is a SQLite file (a Path) or a database URL (a str); see :func:`database_url`.
+    ``target`` is a SQLite file (a Path) or a database URL (a str); see ``shared/store/engine.py``.
     """
 
     def __init__(self, target: Path | str) -> None:
-        self.engine = _engine(target)
-        self.dialect = self.engine.dialect.name
+        self.db = Database(target, "the spending ledger")
+        self.engine = self.db.engine
+        self.dialect = self.db.dialect
         # (video id, caller) pairs known to be owned: a spent row is never taken back, so a yes stays a yes and
         # every later poll of the same job skips the query. A no is asked again (the job may be made elsewhere).
         self._owned: set[tuple[str, str]] = set()
-        with self._serialized() as conn:
-            _migrate(conn)
+        self.db.migrate(schema_version, MIGRATIONS, RESERVE_LOCK_KEY)
 
     def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _serialized(self) -> Iterator[Connection]:
-        """A transaction no other writer of this ledger (in any process, on any machine) runs beside."""
-        with self.engine.connect().execution_options(write_lock=True) as conn, conn.begin():
-            if self.dialect == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(RESERVE_LOCK_KEY)))
-            yield conn
+        self.db.close()
 
     def spent(self, scope: Scope) -> float:
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return float(conn.execute(_counted(scope, time.time())).scalar_one())
 
     def reserve(self, usd: float, budget: float, scope: Scope, row: dict[str, object]) -> tuple[int | None, float]:
@@ -238,7 +156,7 @@ class Ledger:
         """
         now = time.time()
         caller = row.get("caller", getattr(current_caller(), "name", None))
-        with self._serialized() as conn:
+        with self.db.write(RESERVE_LOCK_KEY) as conn:
             left = []
             for i, limit in enumerate(limits):
                 left.append(limit.budget - float(conn.execute(_counted(limit.scope, now)).scalar_one()))
@@ -258,18 +176,18 @@ class Ledger:
             return True
         query = select(spend.c.id).where(
             spend.c.video_id == video_id, spend.c.caller == caller, spend.c.state == "spent").limit(1)
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             owned = conn.execute(query).first() is not None
         if owned:
             self._owned.add((video_id, caller))
         return owned
 
     def settle(self, reservation_id: int, video_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             conn.execute(spend.update().where(spend.c.id == reservation_id).values(state="spent", video_id=video_id))
 
     def release(self, reservation_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             conn.execute(spend.delete().where(spend.c.id == reservation_id, spend.c.state == "reserved"))
 
     def video_ids(self, provider: str, base_url: str, since: float) -> list[str]:
@@ -280,11 +198,10 @@ class Ledger:
                    spend.c.created_at >= since, spend.c.video_id.not_in(select(unfollowed.c.video_id)))
             .order_by(spend.c.created_at)
         )
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return [video_id for video_id in conn.execute(query).scalars() if video_id]
 
     def unfollow(self, video_id: str) -> None:
         """Stop collecting ``video_id``; kept across restarts and shared by every server using this ledger."""
-        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(unfollowed)
-        with self.engine.begin() as conn:
-            conn.execute(insert.values(video_id=video_id, at=time.time()).on_conflict_do_nothing())
+        with self.db.write() as conn:
+            conn.execute(self.db.insert_ignoring(unfollowed).values(video_id=video_id, at=time.time()).on_conflict_do_nothing())

@@ -23,9 +23,9 @@ from ..shared.config import ClientConfig, resolve_config
 from ..shared.errors import ConfigurationError
 from ..shared.providers import DEFAULT_PROVIDER, Provider, get_provider
 from ..shared.record import RECORD_FILE, JobRecord  # the CLI and ComfyUI see these jobs too
+from ..shared.store import database_url
 from .auth import HttpPlan
 from .guard import Ledger, Resolver, SpendingGuard
-from .ledger_store import database_url
 from .jobs import Jobs
 from .media_links import MediaLinks
 from .resources import register_resources
@@ -94,7 +94,7 @@ def create_server(
     @contextlib.asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         ledger = Ledger(database_url(settings.state_dir / LEDGER_FILE))
-        record = JobRecord(settings.state_dir / RECORD_FILE)
+        record = JobRecord(database_url(settings.state_dir / RECORD_FILE))
         guard = SpendingGuard(
             settings, ledger, provider=spec.name, base_url=config.base_url if config is not None else ""
         )

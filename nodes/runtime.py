@@ -38,7 +38,6 @@ from urllib.parse import urlsplit
 from ..shared import AsyncSoraClient, ProgressEvent, Sora2Error, resolve_config
 from ..shared.config import LOCAL_PLACEHOLDER_KEY
 from ..shared.errors import BadRequestError, ExpiredError, JobFailedError, NotFoundError
-from ..shared.locks import KeyedLocks
 from ..shared.models import Video
 from ..shared.outputs import check_folder
 from ..shared.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
@@ -255,10 +254,6 @@ def node_key(kind: str, client: AsyncSoraClient, payload: Any, seed: int) -> str
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
-# Two identical nodes running at once in this process wait for one job instead of paying twice.
-_KEY_LOCKS = KeyedLocks()
-
-
 # --------------------------------------------------------------------------------------------- one execution
 @dataclass(frozen=True)
 class Clip:
@@ -345,7 +340,7 @@ class NodeRun:
         inputs and seed find their job again after a restart of ComfyUI.
         """
         assert self.client is not None and self.client.record is not None
-        async with _KEY_LOCKS.hold(key):
+        async with self.client.exclusive(key):
             previous = self.client.record.find_by_key(key)
             if previous is not None:
                 clip = await self.collect(previous.id, lenient=True)

@@ -70,7 +70,7 @@ from .locks import KeyedLocks
 from .polling import PollPolicy, PollState
 from .pricing import cost_if_known, estimate_cost
 from .progress import ProgressCallback, ProgressEvent
-from .record import RECORD_FILE, JobEntry, JobRecord
+from .record import JobEntry, JobRecord, open_record
 from .retry import RetryPolicy, is_ambiguous, may_resend
 
 log = logging.getLogger("sora2_bridge")
@@ -150,7 +150,7 @@ class AsyncSoraClient:
         self._clock, self._sleep = clock, sleep
         self.json_body = json_body
         if record is None or record is True:
-            record = JobRecord(data_dir() / RECORD_FILE)
+            record = open_record()
         self.record: JobRecord | None = record or None
         # Intents and claims need a record even when the caller keeps none: then they live in memory.
         self._ledger: JobRecord = self.record or JobRecord(":memory:")
@@ -177,6 +177,11 @@ class AsyncSoraClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def exclusive(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold ``key`` against identical requests in every process sharing the record (see
+        :meth:`JobRecord.exclusive`): look for their job and create one only inside it, and they pay once."""
+        return self._ledger.exclusive(key)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,99 +1,156 @@
-"""The local record of every job this machine created: nothing paid for is ever lost.
+"""The record of every job: nothing paid for is ever lost.
 
 A job is written here as soon as the service returns its id (before ``create`` returns to the caller), then
 updated as it is polled and downloaded. A crash, a Ctrl-C, a ComfyUI restart or an MCP server restart can always
-find it again: ``sora2 list --local``, ``sora2 download ID``, the Load Job node and ``get_status`` read this file.
-SQLite (standard library) because several processes (ComfyUI, an MCP server, the CLI) may share it safely.
+find it again: ``sora2 list --local``, ``sora2 download ID``, the Load Job node and ``get_status`` read it.
+It lives in the store (``store/``): a SQLite file in the data folder, shared safely by the processes of one machine
+(ComfyUI, an MCP server, the CLI), or one PostgreSQL database (``SORA2_DATABASE_URL``) shared by every front end on
+every machine of a team.
 
 The row is written from the service's raw answer first (id, status, the answer as JSON), and only then are derived
 values (cost, model, size, progress, times) filled in, so an answer we cannot fully read still leaves its job here.
 
-Two more tables keep processes that share the folder from taking each other's jobs. ``intents``: a row is written
+Two more tables keep processes that share the record from taking each other's jobs. ``intents``: a row is written
 before every job-creating request and closed when it ends (answered, reconciled, ambiguous, unidentified, failed),
 so a caller whose answer was lost can see who else is waiting for a job with the same prompt. ``claims``: the video
-id is the primary key, so a job belongs to exactly one request; a claim is taken inside ``BEGIN IMMEDIATE`` together
-with the check of what is already known.
+id is the primary key, so a job belongs to exactly one request; a claim is taken in a transaction no other writer
+runs beside, together with the check of what is already known. And :meth:`JobRecord.exclusive` makes identical
+requests from any process wait for one another, so they pay once.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    Table,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    union,
+)
+
+from .config import data_dir
+from .locks import KeyedLocks
 from .models import Video, status_of
+from .store.engine import MEMORY, Database, SafeText, database_url
+from .store.leases import Leases, leases
 
 # The file name of the shared record inside a data folder: the CLI, the nodes and the MCP server all open it.
 RECORD_FILE = "jobs.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    provider TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    source_id TEXT,
-    model TEXT,
-    size TEXT,
-    seconds TEXT,
-    prompt TEXT,
-    request TEXT NOT NULL,
-    request_key TEXT,
-    cost_usd REAL,
-    status TEXT NOT NULL,
-    progress INTEGER NOT NULL DEFAULT 0,
-    error_code TEXT,
-    error_message TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    completed_at INTEGER,
-    expires_at INTEGER,
-    files TEXT NOT NULL DEFAULT '{}',
-    raw TEXT,
-    note TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
-CREATE INDEX IF NOT EXISTS jobs_key ON jobs(request_key);
-CREATE TABLE IF NOT EXISTS intents (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    request_key TEXT,
-    match_key TEXT,
-    started_at REAL NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    video_id TEXT,
-    answer TEXT,
-    closed_at REAL
-);
-CREATE INDEX IF NOT EXISTS intents_live ON intents(match_key, state);
-CREATE TABLE IF NOT EXISTS claims (
-    video_id TEXT PRIMARY KEY,
-    intent_id TEXT NOT NULL,
-    how TEXT NOT NULL,
-    claimed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS characters (
-    id TEXT PRIMARY KEY,
-    provider TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    name TEXT NOT NULL,
-    video_sha256 TEXT NOT NULL,
-    video_file TEXT,
-    created_at REAL NOT NULL,
-    raw TEXT
-);
-CREATE INDEX IF NOT EXISTS characters_source ON characters(provider, base_url, name, video_sha256);
-"""
-# Columns added to ``jobs`` after the first release; a record file made before them gains them when opened.
-_ADDED_COLUMNS = {"raw": "TEXT", "note": "TEXT"}
+METADATA = MetaData()
+jobs = Table(
+    "jobs", METADATA,
+    Column("id", SafeText, primary_key=True),
+    Column("provider", SafeText, nullable=False),
+    Column("base_url", SafeText, nullable=False),
+    Column("kind", SafeText, nullable=False),
+    Column("source_id", SafeText),
+    Column("model", SafeText),
+    Column("size", SafeText),
+    Column("seconds", SafeText),
+    Column("prompt", SafeText),
+    Column("request", SafeText, nullable=False),
+    Column("request_key", SafeText),
+    Column("cost_usd", Double),
+    Column("status", SafeText, nullable=False),
+    Column("progress", BigInteger, nullable=False, server_default="0"),
+    Column("error_code", SafeText),
+    Column("error_message", SafeText),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("completed_at", BigInteger),
+    Column("expires_at", BigInteger),
+    Column("files", SafeText, nullable=False, server_default="{}"),
+    Column("raw", SafeText),  # the service's answer as received when the job was recorded
+    Column("note", SafeText),
+    Index("jobs_created", "created_at"),
+    Index("jobs_key", "request_key"),
+)
+intents = Table(
+    "intents", METADATA,
+    Column("id", SafeText, primary_key=True),
+    Column("kind", SafeText, nullable=False),
+    Column("request_key", SafeText),
+    Column("match_key", SafeText),
+    Column("started_at", Double, nullable=False),
+    Column("state", SafeText, nullable=False, server_default="pending"),
+    Column("video_id", SafeText),
+    Column("answer", SafeText),
+    Column("closed_at", Double),
+    Index("intents_live", "match_key", "state"),
+)
+claims = Table(
+    "claims", METADATA,
+    Column("video_id", SafeText, primary_key=True),
+    Column("intent_id", SafeText, nullable=False),
+    Column("how", SafeText, nullable=False),
+    Column("claimed_at", Double, nullable=False),
+)
+characters = Table(
+    "characters", METADATA,
+    Column("id", SafeText, primary_key=True),
+    Column("provider", SafeText, nullable=False),
+    Column("base_url", SafeText, nullable=False),
+    Column("name", SafeText, nullable=False),
+    Column("video_sha256", SafeText, nullable=False),
+    Column("video_file", SafeText),
+    Column("created_at", Double, nullable=False),
+    Column("raw", SafeText),
+    Index("characters_source", "provider", "base_url", "name", "video_sha256"),
+)
+storyboard_runs = Table(
+    "storyboard_runs", METADATA,
+    Column("id", SafeText, primary_key=True),
+    Column("storyboard_id", SafeText, nullable=False),
+    Column("status", SafeText, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double),
+    Column("plan", SafeText, nullable=False),
+    Column("result", SafeText),
+    Index("storyboard_runs_sb", "storyboard_id", "started_at"),
+)
+record_version = Table("record_schema_version", MetaData(), Column("version", Integer, nullable=False))
+# The PostgreSQL advisory lock the record's deciding transactions (claims, settlements, migrations) hold: it
+# serializes them across every process sharing the database, as BEGIN IMMEDIATE does on SQLite.
+RECORD_LOCK_KEY = 0x50_52_A2_B0_D6_E8
+
+
+# ---------------------------------------------------------------------------------------------- migrations
+def _create_tables(conn: Connection) -> None:
+    """Every table; a file from before versioning already has some (perhaps without later columns)."""
+    METADATA.create_all(conn, checkfirst=True)
+    leases.create(conn, checkfirst=True)
+
+
+def _add_raw_and_note(conn: Connection) -> None:
+    """``raw`` and ``note`` came after the first release: a file made before them gains them."""
+    have = {c["name"] for c in inspect(conn).get_columns("jobs")}
+    for name in ("raw", "note"):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {name} TEXT"))
+
+
+# Numbered by position (1, 2, ...); append, never edit or reorder: a database records the last one it ran.
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_tables, _add_raw_and_note]
 AMBIGUOUS = "ambiguous"
 AMBIGUOUS_NOTE = (
     "A create whose answer was lost matched this job while another request for the same prompt was in flight, so it "
@@ -172,71 +229,49 @@ class JobRow:
         return dict(self.__dict__)
 
 
-LOCK_WAIT_S = 30.0
-"""How long a statement waits for another process's write lock before the record reports the folder as unusable."""
+# Identical requests in this process wait here first, so only one of them asks the store for the lease.
+_LOCAL_KEYS = KeyedLocks()
 
 
-def _enter_wal(db: sqlite3.Connection) -> None:
-    """Switch the file to write-ahead logging, so readers never block the one writer.
-
-    SQLite answers "database is locked" at once, without its busy handler, when two connections switch a new file to
-    WAL at the same moment (two ComfyUI workers, or an MCP server and the CLI, opening a fresh data folder together).
-    That is a wait, not a fault: retry until the same deadline as every other statement.
-    """
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            waiting = "locked" in str(exc) or "busy" in str(exc)
-            if not waiting or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+def open_record() -> JobRecord:
+    """The record every front end shares: ``SORA2_DATABASE_URL`` if set, else the file in the data folder."""
+    return JobRecord(database_url(data_dir() / RECORD_FILE))
 
 
 class JobRecord:
-    """A small SQLite store; one connection per instance, guarded by a lock (callers may be threads)."""
+    """The record's queries over one :class:`~.store.engine.Database` (callers may be threads and processes).
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
-        self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, check_same_thread=False, timeout=LOCK_WAIT_S, isolation_level=None
-            )
-            self._db.row_factory = sqlite3.Row
-            with self._lock:
-                _enter_wal(self._db)
-                self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            # Said before anything is sent: without its record no job may be paid for.
-            raise ConfigurationError(
-                f"Cannot open the job record at {self.path} ({exc}). Set SORA2_DATA_DIR to a folder you can write."
-            ) from None
-        with self._transaction() as db:
-            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
-            for name, sql_type in _ADDED_COLUMNS.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+    ``target``: a SQLite file (a Path), ``":memory:"``, or a PostgreSQL URL (a str; see :func:`open_record`).
+    """
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that holds SQLite's write lock from its first statement (``BEGIN IMMEDIATE``):
-        what is read inside it cannot change before it commits, in this process or any other."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def __init__(self, target: str | Path) -> None:
+        self.target = target
+        self.db = Database(target, "the job record")
+        self.leases = Leases(self.db)
+        self.db.migrate(record_version, MIGRATIONS, RECORD_LOCK_KEY)
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, if the record is one."""
+        return self.target.expanduser() if isinstance(self.target, Path) else None
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
+
+    @asynccontextmanager
+    async def exclusive(self, key: str) -> AsyncIterator[None]:
+        """Run the block while no other request with the same ``key`` runs its own, in any process sharing this record.
+
+        Front ends look for a job made from the same request and create one only if there is none, inside this
+        block: two ComfyUI workers, two MCP servers or the CLI beside them then pay once. The lease lapses if its
+        holder dies (the next waiter finds the job it recorded, or creates it).
+        """
+        async with _LOCAL_KEYS.hold(key):
+            if self.target == MEMORY:  # no other process can see this record
+                yield
+                return
+            async with self.leases.hold(f"request:{key}"):
+                yield
 
     def add(
         self,
@@ -253,25 +288,23 @@ class JobRecord:
         """Record a job known only as a Video (no claim): imports, and jobs recorded by other means."""
         entry = JobEntry(provider, base_url, kind, request, source_id, request_key)
         answer = video.raw if video.raw is not None else video.model_dump(mode="json")
-        with self._transaction() as db:
-            self._insert(db, video.id, answer, status_of(answer), entry)
+        with self.db.write(RECORD_LOCK_KEY) as conn:
+            self._insert(conn, video.id, answer, status_of(answer), entry)
         self.set_derived(video, cost_usd)
 
     # ------------------------------------------------------------------ intents and claims
     def open_intent(self, kind: str, *, request_key: str | None, match_key: str | None, started_at: float) -> str:
         """Say, before sending it, that a job-creating request is about to be made; returns the intent's id."""
         intent_id = uuid.uuid4().hex
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO intents (id, kind, request_key, match_key, started_at) VALUES (?,?,?,?,?)",
-                (intent_id, kind, request_key, match_key, started_at),
-            )
+        with self.db.write() as conn:
+            conn.execute(intents.insert().values(id=intent_id, kind=kind, request_key=request_key,
+                                                 match_key=match_key, started_at=started_at, state="pending"))
         return intent_id
 
     def close_intent(self, intent_id: str, state: str, *, answer: Any = None, video_id: str | None = None) -> None:
         """End a pending intent (a closed one is left as it is), keeping an answer we could not use."""
-        with self._transaction() as db:
-            self._close(db, intent_id, state, answer=answer, video_id=video_id)
+        with self.db.write() as conn:
+            self._close(conn, intent_id, state, answer=answer, video_id=video_id)
 
     def record_answer(self, video_id: str, answer: Any, *, intent_id: str, entry: JobEntry) -> bool:
         """Write the job from the service's raw answer and claim it for ``intent_id``, in one transaction.
@@ -279,22 +312,19 @@ class JobRecord:
         Returns False when another request had already claimed the id (then the job is flagged, not taken away:
         the answer proves this request created it).
         """
-        with self._transaction() as db:
-            self._insert(db, video_id, answer, status_of(answer), entry)
-            db.execute(
-                "UPDATE jobs SET status=?, note=NULL, request_key=?, kind=?, request=?, source_id=?, raw=?"
-                " WHERE id=? AND status=?",
-                (status_of(answer), entry.request_key, entry.kind, json.dumps(entry.request), entry.source_id,
-                 _json(answer), video_id, AMBIGUOUS),
-            )
-            claimed = self._claim(db, video_id, intent_id, "answered")
-            if not claimed:
-                db.execute(
-                    "UPDATE jobs SET note=? WHERE id=?",
-                    ("Also claimed by a request whose answer was lost: check that no one else uses this job.",
-                     video_id),
+        with self.db.write(RECORD_LOCK_KEY) as conn:
+            self._insert(conn, video_id, answer, status_of(answer), entry)
+            conn.execute(
+                jobs.update().where(jobs.c.id == video_id, jobs.c.status == AMBIGUOUS).values(
+                    status=status_of(answer), note=None, request_key=entry.request_key, kind=entry.kind,
+                    request=json.dumps(entry.request), source_id=entry.source_id, raw=_json(answer),
                 )
-            self._close(db, intent_id, "answered", video_id=video_id)
+            )
+            claimed = self._claim(conn, video_id, intent_id, "answered")
+            if not claimed:
+                conn.execute(jobs.update().where(jobs.c.id == video_id).values(
+                    note="Also claimed by a request whose answer was lost: check that no one else uses this job."))
+            self._close(conn, intent_id, "answered", video_id=video_id)
         return claimed
 
     def settle_lost_answer(
@@ -309,31 +339,32 @@ class JobRecord:
     ) -> Settlement:
         """Decide which of ``candidates`` (jobs that match a request whose answer was lost) is this request's.
 
-        Inside one ``BEGIN IMMEDIATE`` transaction: drop the ids any request has recorded or claimed (read now,
+        In one transaction no other writer runs beside: drop the ids any request has recorded or claimed (read now,
         not when the request was sent); if exactly one is left and no other live request for the same prompt is
         still waiting for its answer, claim it. If more than one is left, or another such request is waiting, it
         cannot be told whose is whose: record them as ambiguous (no request key, so no front end reuses them) and
         claim none. Intents older than ``live_since`` are ignored: their requests have given up.
         """
-        with self._transaction() as db:
-            known = self._known(db)
+        with self.db.write(RECORD_LOCK_KEY) as conn:
+            known = self._known(conn)
             free = [v for v in candidates if v.id not in known]
             if not free:
                 return Settlement()
-            others = db.execute(
-                "SELECT COUNT(*) FROM intents WHERE match_key=? AND state='pending' AND id!=? AND started_at>=?",
-                (match_key, intent_id, live_since),
-            ).fetchone()[0]
+            others = conn.execute(
+                select(func.count()).select_from(intents).where(
+                    intents.c.match_key == match_key, intents.c.state == "pending", intents.c.id != intent_id,
+                    intents.c.started_at >= live_since)
+            ).scalar_one()
             if len(free) == 1 and not others:
                 video = free[0]
-                self._insert(db, video.id, video.raw, status_of(video.raw or {}), entry)
-                self._claim(db, video.id, intent_id, "reconciled")
-                self._close(db, intent_id, "reconciled", video_id=video.id)
+                self._insert(conn, video.id, video.raw, status_of(video.raw or {}), entry)
+                self._claim(conn, video.id, intent_id, "reconciled")
+                self._close(conn, intent_id, "reconciled", video_id=video.id)
             else:
                 ambiguous = JobEntry(entry.provider, entry.base_url, entry.kind, entry.request, entry.source_id)
                 for v in free:
-                    self._insert(db, v.id, v.raw, AMBIGUOUS, ambiguous, note=AMBIGUOUS_NOTE.format(id=v.id))
-                self._close(db, intent_id, AMBIGUOUS, answer=[v.id for v in free])
+                    self._insert(conn, v.id, v.raw, AMBIGUOUS, ambiguous, note=AMBIGUOUS_NOTE.format(id=v.id))
+                self._close(conn, intent_id, AMBIGUOUS, answer=[v.id for v in free])
         if len(free) == 1 and not others:
             self.set_derived(free[0], cost(free[0]))
             return Settlement(claimed=free[0])
@@ -344,221 +375,189 @@ class JobRecord:
     def set_derived(self, video: Video, cost_usd: float | None, *, keep_status: bool = False) -> None:
         """Fill in what is read from the answer (after the raw row exists); unknown values stay as they were."""
         err = video.error
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET model=COALESCE(?, model), size=COALESCE(?, size), seconds=COALESCE(?, seconds),"
-                " prompt=COALESCE(?, prompt), cost_usd=?, status=CASE WHEN ? THEN status ELSE ? END, progress=?,"
-                " error_code=?, error_message=?, created_at=COALESCE(?, created_at), completed_at=?, expires_at=?"
-                " WHERE id=?",
-                (
-                    video.model, video.size, video.seconds, video.prompt, cost_usd, keep_status, video.status,
-                    video.progress, err.code if err else None, err.message if err else None, video.created_at,
-                    video.completed_at, video.expires_at, video.id,
-                ),
-            )
+        known = {"model": video.model, "size": video.size, "seconds": video.seconds, "prompt": video.prompt,
+                 "created_at": video.created_at}
+        values: dict[str, Any] = {k: v for k, v in known.items() if v is not None}
+        values.update(cost_usd=cost_usd, progress=video.progress, error_code=err.code if err else None,
+                      error_message=err.message if err else None, completed_at=video.completed_at,
+                      expires_at=video.expires_at)
+        if not keep_status:
+            values["status"] = video.status
+        with self.db.write() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == video.id).values(**values))
 
     def intents(self) -> list[dict[str, Any]]:
         """Every intent, oldest first (for inspection: an unidentified answer is kept here whole)."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM intents ORDER BY started_at").fetchall()
-        return [{**dict(r), "answer": json.loads(r["answer"]) if r["answer"] else None} for r in rows]
+        with self.db.read() as conn:
+            rows = conn.execute(select(intents).order_by(intents.c.started_at)).mappings().all()
+        return [{**r, "answer": json.loads(r["answer"]) if r["answer"] else None} for r in rows]
 
     def claims(self) -> dict[str, str]:
         """Video id -> the intent that claimed it."""
-        with self._lock:
-            return {r[0]: r[1] for r in self._db.execute("SELECT video_id, intent_id FROM claims").fetchall()}
+        with self.db.read() as conn:
+            return {r.video_id: r.intent_id for r in conn.execute(select(claims.c.video_id, claims.c.intent_id))}
 
-    @staticmethod
     def _insert(
-        db: sqlite3.Connection, video_id: str, answer: Any, status: str, entry: JobEntry, note: str | None = None
+        self, conn: Connection, video_id: str, answer: Any, status: str, entry: JobEntry, note: str | None = None
     ) -> None:
         """The row as the raw answer allows: nothing in it is parsed beyond the id and the status word."""
         now = time.time()
         req = entry.request
-        db.execute(
-            "INSERT OR IGNORE INTO jobs (id, provider, base_url, kind, source_id, model, size, seconds, prompt,"
-            " request, request_key, status, created_at, updated_at, raw, note)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                video_id, entry.provider, entry.base_url, entry.kind, entry.source_id, req.get("model"),
-                req.get("size"), req.get("seconds"), req.get("prompt"), json.dumps(req), entry.request_key, status,
-                now, now, _json(answer), note,
-            ),
-        )
+        conn.execute(self.db.insert_ignoring(jobs).values(
+            id=video_id, provider=entry.provider, base_url=entry.base_url, kind=entry.kind, source_id=entry.source_id,
+            model=req.get("model"), size=req.get("size"), seconds=req.get("seconds"), prompt=req.get("prompt"), request=json.dumps(req), request_key=entry.request_key, status=status,
+            created_at=now, updated_at=now, raw=_json(answer), note=note, progress=0, files="{}",
+        ).on_conflict_do_nothing())
+
+    def _claim(self, conn: Connection, video_id: str, intent_id: str, how: str) -> bool:
+        result = conn.execute(self.db.insert_ignoring(claims).values(
+            video_id=video_id, intent_id=intent_id, how=how, claimed_at=time.time()).on_conflict_do_nothing())
+        return result.rowcount == 1
 
     @staticmethod
-    def _claim(db: sqlite3.Connection, video_id: str, intent_id: str, how: str) -> bool:
-        cur = db.execute(
-            "INSERT OR IGNORE INTO claims (video_id, intent_id, how, claimed_at) VALUES (?,?,?,?)",
-            (video_id, intent_id, how, time.time()),
-        )
-        return cur.rowcount == 1
-
-    @staticmethod
-    def _close(db: sqlite3.Connection, intent_id: str, state: str, *, answer: Any = None,
+    def _close(conn: Connection, intent_id: str, state: str, *, answer: Any = None,
                video_id: str | None = None) -> None:
-        db.execute(
-            "UPDATE intents SET state=?, video_id=?, answer=?, closed_at=? WHERE id=? AND state='pending'",
-            (state, video_id, None if answer is None else _json(answer), time.time(), intent_id),
-        )
+        conn.execute(intents.update().where(intents.c.id == intent_id, intents.c.state == "pending").values(
+            state=state, video_id=video_id, answer=None if answer is None else _json(answer), closed_at=time.time()))
 
     @staticmethod
-    def _known(db: sqlite3.Connection) -> set[str]:
-        return {r[0] for r in db.execute("SELECT id FROM jobs UNION SELECT video_id FROM claims").fetchall()}
+    def _known(conn: Connection) -> set[str]:
+        return set(conn.execute(union(select(jobs.c.id), select(claims.c.video_id))).scalars())
 
     def update(self, video: Video) -> None:
         """Record what a poll saw. Only a change is written: most polls see the same status and progress, and a
         write is a committed transaction (an fsync) on every poll of every front end."""
         err = video.error
-        seen = (video.status, video.progress, err.code if err else None, err.message if err else None,
-                video.completed_at, video.expires_at)
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET status=?, progress=?, error_code=?, error_message=?, completed_at=?, expires_at=?,"
-                " updated_at=? WHERE id=? AND (status IS NOT ? OR progress IS NOT ? OR error_code IS NOT ?"
-                " OR error_message IS NOT ? OR completed_at IS NOT ? OR expires_at IS NOT ?)",
-                (*seen, time.time(), video.id, *seen),
-            )
+        seen = {"status": video.status, "progress": video.progress,
+                "error_code": err.code if err else None, "error_message": err.message if err else None,
+                "completed_at": video.completed_at, "expires_at": video.expires_at}
+        changed = or_(*(jobs.c[name].is_distinct_from(value) for name, value in seen.items()))
+        with self.db.write() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == video.id, changed).values(**seen, updated_at=time.time()))
 
     def set_status(self, video_id: str, status: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE jobs SET status=?, updated_at=? WHERE id=?", (status, time.time(), video_id))
+        with self.db.write() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == video_id).values(status=status, updated_at=time.time()))
 
     def set_file(self, video_id: str, variant: str, path: str | Path) -> None:
-        with self._lock:
-            row = self._db.execute("SELECT files FROM jobs WHERE id=?", (video_id,)).fetchone()
-            if row is None:
+        """Note where a variant was saved; two processes saving two variants at once both stay noted."""
+        with self.db.write(RECORD_LOCK_KEY) as conn:
+            files_json = conn.execute(
+                select(jobs.c.files).where(jobs.c.id == video_id).with_for_update()).scalar()
+            if files_json is None:
                 return
-            files = json.loads(row["files"])
+            files = json.loads(files_json)
             files[variant] = str(path)
-            self._db.execute(
-                "UPDATE jobs SET files=?, updated_at=? WHERE id=?", (json.dumps(files), time.time(), video_id)
-            )
+            conn.execute(jobs.update().where(jobs.c.id == video_id).values(
+                files=json.dumps(files), updated_at=time.time()))
 
     def get(self, video_id: str) -> JobRow | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (video_id,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == video_id)).first()
         return _row(row) if row else None
 
     def list(self, limit: int = 50, *, status: str | None = None) -> list[JobRow]:
-        query, args = "SELECT * FROM jobs", []
+        query = select(jobs)
         if status:
-            query += " WHERE status=?"
-            args.append(status)
-        query += " ORDER BY created_at DESC LIMIT ?"
-        args.append(limit)
-        with self._lock:
-            rows = self._db.execute(query, args).fetchall()
+            query = query.where(jobs.c.status == status)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(jobs.c.created_at.desc()).limit(limit)).all()
         return [_row(r) for r in rows]
 
     def find_by_key(self, request_key: str, *, since: float | None = None) -> JobRow | None:
         """The newest job made from an identical request (used to avoid paying twice for the same thing)."""
-        query, args = "SELECT * FROM jobs WHERE request_key=? AND status!='deleted'", [request_key]
+        query = select(jobs).where(jobs.c.request_key == request_key, jobs.c.status != "deleted")
         if since is not None:
-            query += " AND created_at>=?"
-            args.append(since)
-        query += " ORDER BY created_at DESC LIMIT 1"
-        with self._lock:
-            row = self._db.execute(query, args).fetchone()
+            query = query.where(jobs.c.created_at >= since)
+        with self.db.read() as conn:
+            row = conn.execute(query.order_by(jobs.c.created_at.desc()).limit(1)).first()
         return _row(row) if row else None
 
     def known_ids(self) -> set[str]:
         """Every job id this record holds or has claimed."""
-        with self._lock:
-            return self._known(self._db)
+        with self.db.read() as conn:
+            return self._known(conn)
 
     def durations(self, provider: str, model: str | None, size: str | None, seconds: str | None,
                   limit: int = 20) -> list[float]:
         """Seconds from creation to completion of the newest completed jobs like this one (same provider, model,
         size and seconds): polling places its polls where these finished when progress says nothing."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT completed_at - created_at FROM jobs WHERE provider=? AND model IS ? AND size IS ?"
-                " AND seconds IS ? AND completed_at IS NOT NULL AND status NOT IN ('failed', 'queued', 'in_progress')"
-                " AND error_code IS NULL ORDER BY created_at DESC LIMIT ?",
-                (provider, model, size, seconds, limit),
-            ).fetchall()
-        return [float(r[0]) for r in rows if r[0] is not None and r[0] > 0]
+        query = (
+            select(jobs.c.completed_at - jobs.c.created_at)
+            .where(jobs.c.provider == provider, jobs.c.model.is_not_distinct_from(model),
+                   jobs.c.size.is_not_distinct_from(size), jobs.c.seconds.is_not_distinct_from(seconds),
+                   jobs.c.completed_at.is_not(None), jobs.c.status.not_in(("failed", "queued", "in_progress")),
+                   jobs.c.error_code.is_(None))
+            .order_by(jobs.c.created_at.desc()).limit(limit)
+        )
+        with self.db.read() as conn:
+            spans = conn.execute(query).scalars().all()
+        return [float(s) for s in spans if s is not None and s > 0]
 
     # ------------------------------------------------------------------ characters
     def add_character(self, character_id: str, *, provider: str, base_url: str, name: str, video_sha256: str,
                       video_file: str | None, raw: Any) -> None:
         """Record a character the service made, so the same video and name on this service is never sent again."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO characters (id, provider, base_url, name, video_sha256, video_file, created_at,"
-                " raw) VALUES (?,?,?,?,?,?,?,?)",
-                (character_id, provider, base_url, name, video_sha256, video_file, time.time(), _json(raw)),
-            )
+        values = {"provider": provider, "base_url": base_url, "name": name, "video_sha256": video_sha256,
+                  "video_file": video_file, "created_at": time.time(), "raw": _json(raw)}
+        stmt = self.db.insert_ignoring(characters).values(id=character_id, **values)
+        with self.db.write() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=[characters.c.id], set_=values))
 
     def find_character(self, provider: str, base_url: str, name: str, video_sha256: str) -> CharacterRow | None:
         """The newest character made on this service from this video under this name."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM characters WHERE provider=? AND base_url=? AND name=? AND video_sha256=?"
-                " ORDER BY created_at DESC LIMIT 1",
-                (provider, base_url, name, video_sha256),
-            ).fetchone()
+        query = select(characters).where(
+            characters.c.provider == provider, characters.c.base_url == base_url, characters.c.name == name,
+            characters.c.video_sha256 == video_sha256).order_by(characters.c.created_at.desc()).limit(1)
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
         return _character_row(row) if row else None
 
     def get_character(self, character_id: str) -> CharacterRow | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM characters WHERE id=?", (character_id,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(select(characters).where(characters.c.id == character_id)).first()
         return _character_row(row) if row else None
 
     def characters(self, limit: int = 50) -> list[CharacterRow]:
         """Characters made through this record, newest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM characters ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute(select(characters).order_by(characters.c.created_at.desc()).limit(limit)).all()
         return [_character_row(r) for r in rows]
 
     # ------------------------------------------------------------------ storyboard runs
-    def _storyboard_db(self) -> sqlite3.Connection:
-        if not getattr(self, "_storyboard_ready", False):
-            with self._lock:
-                self._db.executescript(_STORYBOARD_SCHEMA)
-            self._storyboard_ready = True
-        return self._db
-
     def start_storyboard_run(self, run_id: str, storyboard_id: str, plan: dict[str, Any]) -> None:
         """Record that a storyboard run began, with its plan (shot ids, keys, prices)."""
-        db = self._storyboard_db()
-        with self._lock:
-            db.execute("INSERT INTO storyboard_runs (id, storyboard_id, status, started_at, plan) VALUES (?,?,?,?,?)",
-                       (run_id, storyboard_id, "running", time.time(), _json(plan)))
+        with self.db.write() as conn:
+            conn.execute(storyboard_runs.insert().values(
+                id=run_id, storyboard_id=storyboard_id, status="running", started_at=time.time(), plan=_json(plan)))
 
     def finish_storyboard_run(self, run_id: str, status: str, result: dict[str, Any]) -> None:
         """Record how a run ended (completed, failed, cancelled) and what each shot became."""
-        db = self._storyboard_db()
-        with self._lock:
-            db.execute("UPDATE storyboard_runs SET status=?, finished_at=?, result=? WHERE id=?",
-                       (status, time.time(), _json(result), run_id))
+        with self.db.write() as conn:
+            conn.execute(storyboard_runs.update().where(storyboard_runs.c.id == run_id).values(
+                status=status, finished_at=time.time(), result=_json(result)))
 
     def storyboard_runs(self, storyboard_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Runs, newest first (of one storyboard if ``storyboard_id`` is given), with plan and result parsed."""
-        db = self._storyboard_db()
-        query, args = "SELECT * FROM storyboard_runs", []
+        query = select(storyboard_runs)
         if storyboard_id is not None:
-            query += " WHERE storyboard_id=?"
-            args.append(storyboard_id)
-        query += " ORDER BY started_at DESC LIMIT ?"
-        args.append(limit)
-        with self._lock:
-            rows = db.execute(query, args).fetchall()
-        return [{**dict(r), "plan": json.loads(r["plan"]), "result": json.loads(r["result"]) if r["result"] else None}
+            query = query.where(storyboard_runs.c.storyboard_id == storyboard_id)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(storyboard_runs.c.started_at.desc()).limit(limit)).mappings().all()
+        return [{**r, "plan": json.loads(r["plan"]), "result": json.loads(r["result"]) if r["result"] else None}
                 for r in rows]
 
 
-def _row(row: sqlite3.Row) -> JobRow:
-    d = dict(row)
+def _row(row: Row[Any]) -> JobRow:
+    d = dict(row._mapping)
     d["request"] = json.loads(d["request"] or "{}")
     d["files"] = json.loads(d["files"] or "{}")
     d["raw"] = json.loads(d["raw"]) if d.get("raw") else None
     return JobRow(**d)
 
 
-def _character_row(row: sqlite3.Row) -> CharacterRow:
-    d = dict(row)
+def _character_row(row: Row[Any]) -> CharacterRow:
+    d = dict(row._mapping)
     d["raw"] = json.loads(d["raw"]) if d.get("raw") else None
     return CharacterRow(**d)
 
@@ -566,18 +565,3 @@ def _character_row(row: sqlite3.Row) -> CharacterRow:
 def _json(value: Any) -> str:
     return json.dumps(value, default=repr)
 
-
-
-# The table of storyboard runs, created on first use (so record files made before it gain it).
-_STORYBOARD_SCHEMA = """
-CREATE TABLE IF NOT EXISTS storyboard_runs (
-    id TEXT PRIMARY KEY,
-    storyboard_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    plan TEXT NOT NULL,
-    result TEXT
-);
-CREATE INDEX IF NOT EXISTS storyboard_runs_sb ON storyboard_runs(storyboard_id, started_at);
-"""

@@ -220,3 +220,12 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL server for one test, dropped afterwards."""
     with fresh_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def record_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a store test keeps its record: a SQLite file, then a fresh PostgreSQL database (the same tests run on
+    both, as every front end may be pointed at either)."""
+    if request.param == "sqlite":
+        return tmp_path / "jobs.sqlite3"
+    return request.getfixturevalue("postgres_url")

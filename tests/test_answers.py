@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import inspect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -186,7 +187,7 @@ def test_record_made_before_the_raw_column_opens_and_gains_it(tmp_path):
     old.close()
 
     record = JobRecord(path)
-    columns = {r[1] for r in record._db.execute("PRAGMA table_info(jobs)")}
+    columns = {c["name"] for c in inspect(record.db.engine).get_columns("jobs")}
     assert {"raw", "note"} <= columns
     assert record.get("video_old").raw is None and record.get("video_old").status == "completed"
     assert record.known_ids() == {"video_old"}

@@ -1,9 +1,11 @@
-"""The local job record survives restarts and is shared by processes."""
+"""The job record survives restarts and is shared by processes, in a SQLite file and in PostgreSQL alike."""
 
 import os
 import subprocess
 import sys
 import time
+
+from sqlalchemy import event
 
 from sora2_bridge.shared import JobRecord, Video
 
@@ -15,8 +17,8 @@ def v(**kw):
     return Video.model_validate(base)
 
 
-def test_add_update_file_and_reopen(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+def test_add_update_file_and_reopen(tmp_path, record_target):
+    path = record_target
     rec = JobRecord(path)
     rec.add(v(), provider="cometapi", base_url="https://x/v1", kind="create", request={"prompt": "a fox"},
             cost_usd=0.4, request_key="k1")
@@ -33,8 +35,8 @@ def test_add_update_file_and_reopen(tmp_path):
     assert [r.id for r in again.list()] == ["video_1"]
 
 
-def test_failure_is_recorded_and_add_is_idempotent(tmp_path):
-    rec = JobRecord(tmp_path / "j.db")
+def test_failure_is_recorded_and_add_is_idempotent(record_target):
+    rec = JobRecord(record_target)
     for _ in range(2):
         rec.add(v(), provider="p", base_url="u", kind="create", request={}, cost_usd=None)
     rec.update(v(status="failed", error={"code": "moderation_blocked", "message": "blocked"}))
@@ -52,7 +54,7 @@ from sora2_bridge.shared import JobRecord
 go = Path(sys.argv[2])
 while not go.exists():  # every process imported: now open at the same moment
     time.sleep(0.001)
-JobRecord(sys.argv[1])
+JobRecord(Path(sys.argv[1]))
 print("opened")
 """
 
@@ -70,15 +72,24 @@ def test_processes_opening_a_new_record_together_all_succeed(tmp_path):
         assert [out.strip() for out, _ in results] == ["opened"] * 4, [err[-300:] for _, err in results]
 
 
-def test_a_poll_that_sees_nothing_new_writes_nothing(tmp_path):
-    rec = JobRecord(tmp_path / "jobs.sqlite3")
+def rows_written(rec: JobRecord) -> list[int]:
+    """A list that grows by the number of rows each later statement changed."""
+    written: list[int] = []
+    event.listen(rec.db.engine, "after_cursor_execute",
+                 lambda conn, cursor, statement, *rest: written.append(max(cursor.rowcount, 0))
+                 if statement.lstrip().upper().startswith(("UPDATE", "INSERT")) else None)
+    return written
+
+
+def test_a_poll_that_sees_nothing_new_writes_nothing(record_target):
+    rec = JobRecord(record_target)
     rec.add(v(status="in_progress", progress=40), provider="p", base_url="u", kind="create", request={},
             cost_usd=None)
     before = rec.get("video_1").updated_at
-    changes = rec._db.total_changes
+    written = rows_written(rec)
     rec.update(v(status="in_progress", progress=40))  # the same answer again
-    assert rec._db.total_changes == changes and rec.get("video_1").updated_at == before
+    assert sum(written) == 0 and rec.get("video_1").updated_at == before
     rec.update(v(status="in_progress", progress=41))
     rec.update(v(status="failed", progress=41, error={"code": "x", "message": "m"}))
     row = rec.get("video_1")
-    assert rec._db.total_changes == changes + 2 and (row.progress, row.status, row.error_code) == (41, "failed", "x")
+    assert sum(written) == 2 and (row.progress, row.status, row.error_code) == (41, "failed", "x")

@@ -24,7 +24,6 @@ from PIL import Image
 
 from ..client import AsyncSoraClient
 from ..errors import CancelledError, ExpiredError, InvalidInputError, JobFailedError, NotFoundError, Sora2Error
-from ..locks import KeyedLocks
 from ..characters import load_character_video
 from ..media import fit_pil_image
 from ..models import ImageInput, Video
@@ -35,8 +34,6 @@ from .plan import Plan, PlannedCharacter, PlannedShot
 
 log = logging.getLogger("sora2_bridge")
 RUNNING = ("queued", "in_progress")
-# Two runs in one process (an MCP server asked twice, two ComfyUI nodes) wait for one job per key.
-_KEY_LOCKS = KeyedLocks()
 
 
 @dataclass(frozen=True)
@@ -278,7 +275,7 @@ class _Runner:
 
     async def _make(self, shot: PlannedShot, res: ShotResult) -> None:
         record = self.client.record
-        async with _KEY_LOCKS.hold(shot.key):
+        async with self.client.exclusive(shot.key):
             row = record.find_by_key(shot.key) if record is not None else None
             if row is not None and row.status == "completed" and row.video_file and Path(row.video_file).is_file():
                 res.video_id, res.file, res.cost_usd, res.reused = row.id, Path(row.video_file), 0.0, True

@@ -21,17 +21,16 @@ from sqlalchemy import func, select
 from sora2_bridge.mcp_server import ledger_store
 from sora2_bridge.mcp_server.callers import Caller, acting_as
 from sora2_bridge.mcp_server.ledger_store import (
-    ENV_DATABASE_URL,
     MIGRATIONS,
     STALE_RESERVATION_SECONDS,
     Ledger,
     Limit,
     Scope,
-    database_url,
     schema_version,
     spend,
 )
 from sora2_bridge.shared.errors import ConfigurationError
+from sora2_bridge.shared.store import ENV_DATABASE_URL, database_url
 
 ROW: dict[str, object] = {"server_id": "s1", "provider": "cometapi", "base_url": "https://x/v1", "kind": "create"}
 REAL = Scope(simulated=False)
