@@ -128,15 +128,32 @@ class SpendingGuard:
         team = Limit(self.settings.budget_usd, self._scope())
         return [team] if caller is None else [team, self._caller_limit(caller)]
 
+    def left(self) -> list[float]:
+        """What is left of each budget that applies to the current caller: the team's, then its token's daily one."""
+        return [limit.budget - self.ledger.spent(limit.scope) for limit in self._limits(current_caller())]
+
     def remaining(self) -> float:
         """What the current caller may still spend: the least of what is left of each budget that applies."""
-        return min(limit.budget - self.ledger.spent(limit.scope)
-                   for limit in self._limits(current_caller()))
+        return min(self.left())
 
     def _left_text(self) -> str:
         return f"Budget left {self.period_text}: {_fmt(self.remaining())} of {_fmt(self.settings.budget_usd)}."
 
-    def check_per_call(self, usd: float, what: str) -> None:
+    def refusal(self, usd: float, what: str) -> str | None:
+        """The sentence :meth:`reserve` would refuse ``usd`` with right now, or None; nothing is reserved.
+
+        For ``estimate_cost``: an agent asking "may I?" gets the very answer (limit named, what is left) that the
+        paid call would get, not a paraphrase that could drift from it.
+        """
+        per_call = self._per_call_refusal(usd, what)
+        if per_call is not None:
+            return per_call
+        for failed, left in enumerate(self.left()):
+            if usd > left + 1e-9:
+                return self._budget_refusal(usd, what, failed, left)
+        return None
+
+    def _per_call_refusal(self, usd: float, what: str) -> str | None:
         limit = self.settings.max_usd_per_call
         caller = current_caller()
         if usd > limit + 1e-9:
@@ -144,12 +161,37 @@ class SpendingGuard:
         elif caller is not None and usd > caller.per_call_usd + 1e-9:
             named = f"the per-call limit of {caller.label} ({format_usd(caller.per_call_usd)})"
         else:
-            return
-        raise BudgetExceeded(
+            return None
+        return (
             f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above {named}. "
             f"{self._left_text()} "
             "Choose a shorter clip, a smaller size or the cheaper sora-2 model, or ask the user to raise the limit."
         )
+
+    def _budget_refusal(self, usd: float, what: str, failed: int, remaining: float) -> str:
+        """Why ``usd`` does not fit the budget at index ``failed`` of :meth:`_limits` (0: the team's)."""
+        if failed == 0:
+            period = "daily budget (resets at local midnight)" if self.settings.budget_period == "day" else (
+                "budget for this server run")
+            return (
+                f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, but only "
+                f"{_fmt(max(0.0, remaining))} is left of the {_fmt(self.settings.budget_usd)} {period} "
+                f"({ENV_BUDGET}). Choose a cheaper clip or ask the user to raise the budget."
+            )
+        caller = current_caller()
+        assert caller is not None
+        spent = caller.daily_usd - remaining
+        return (
+            f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above what is left of the "
+            f"daily budget of {caller.label} ({format_usd(caller.daily_usd)}): {format_usd(spent)} spent today, "
+            f"{format_usd(max(0.0, remaining))} left (resets at local midnight). Choose a cheaper clip or ask the "
+            "server's owner to raise this token's budget."
+        )
+
+    def check_per_call(self, usd: float, what: str) -> None:
+        refusal = self._per_call_refusal(usd, what)
+        if refusal is not None:
+            raise BudgetExceeded(refusal)
 
     async def reserve(self, usd: float, what: str, kind: str) -> Reservation:
         """Refuse (BudgetExceeded, naming the limit hit and what is left) or hold ``usd`` until settle/release."""
@@ -160,24 +202,9 @@ class SpendingGuard:
                 usd, self._limits(caller),
                 {"server_id": self.server_id, "provider": self.provider, "base_url": self.base_url, "kind": kind},
             )
-        if rid is not None:
-            return Reservation(rid, usd, self.remaining() if caller is not None else remaining - usd)
-        if failed == 0:
-            period = "daily budget (resets at local midnight)" if self.settings.budget_period == "day" else (
-                "budget for this server run")
-            raise BudgetExceeded(
-                f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, but only "
-                f"{_fmt(max(0.0, remaining))} is left of the {_fmt(self.settings.budget_usd)} {period} "
-                f"({ENV_BUDGET}). Choose a cheaper clip or ask the user to raise the budget."
-            )
-        assert caller is not None
-        spent = caller.daily_usd - remaining
-        raise BudgetExceeded(
-            f"Refused before sending anything: {what} is estimated at {format_usd(usd)}, above what is left of the "
-            f"daily budget of {caller.label} ({format_usd(caller.daily_usd)}): {format_usd(spent)} spent today, "
-            f"{format_usd(max(0.0, remaining))} left (resets at local midnight). Choose a cheaper clip or ask the "
-            "server's owner to raise this token's budget."
-        )
+        if rid is None:
+            raise BudgetExceeded(self._budget_refusal(usd, what, failed, remaining))
+        return Reservation(rid, usd, self.remaining() if caller is not None else remaining - usd)
 
     def visible(self, video_id: str) -> bool:
         """Whether the current caller may see ``video_id``: everyone without a token, else only its creator."""

@@ -108,6 +108,15 @@ class DeleteResult(BaseModel):
     hint: str
 
 
+class TokenAllowance(BaseModel):
+    """The calling token's own limits, which apply on top of the team's (HTTP with a token only)."""
+
+    name: str
+    max_usd_per_call: float | None = Field(description="Its per-call limit; null = only the team's applies.")
+    daily_usd: float | None = Field(description="Its daily budget (local day); null = only the team's applies.")
+    daily_remaining_usd: float | None = Field(description="What is left of it today; null = unlimited.")
+
+
 class CostEstimate(BaseModel):
     provider: str
     model: str
@@ -119,9 +128,14 @@ class CostEstimate(BaseModel):
     max_usd_per_call: float | None = Field(description="The per-call limit; null = unlimited.")
     budget_usd: float | None = Field(description="The budget for the period; null = unlimited.")
     budget_period: str = Field(description="day (resets at local midnight) or lifetime (this server run).")
-    budget_remaining_usd: float | None = Field(description="What is left in the period; null = unlimited.")
-    allowed: bool = Field(description="Whether generate_video with these settings would pass the spending guard now.")
-    reason: str | None = Field(None, description="Why it would be refused.")
+    budget_remaining_usd: float | None = Field(
+        description="What is left of the team's budget in the period; null = unlimited.")
+    token: TokenAllowance | None = Field(
+        None, description="Called with a token: its own limits, checked as well as the team's.")
+    allowed: bool = Field(description="Whether generate_video with these settings would pass the spending guard now "
+                                      "(the team's limits and the token's).")
+    reason: str | None = Field(None, description="Why it would be refused: the refusal generate_video would give, "
+                                                 "naming the limit.")
     price_note: str | None = Field(None, description="Why the price is a guess (a model or size the table lacks).")
 
 

@@ -48,13 +48,14 @@ from ..shared.storyboard import (
 )
 from ..shared.storyboard.model import shot_error
 from .arguments import ToolSet, compact_schema
+from .callers import current_caller
 from .guard import SpendingGuard, check_output_folder, load_image
 from .ledger_store import Scope
 from .jobs import CHECK_POLICY, Jobs, describe_usd, video_uri
 from .settings import Settings
 from .state import AppState, app_state
 from .media_links import MediaRef
-from .tools import _hints, file_links, limits_text, price_table, render, tool_errors
+from .tools import _finite, _hints, file_links, limits_text, price_table, render, tool_errors
 
 log = logging.getLogger("sora2_bridge.mcp")
 
@@ -130,11 +131,7 @@ class _Spend:
 
     def _reserve(self, usd: float) -> int:
         """A reservation that is already covered by the guarded total (so the ledger's budget check is skipped)."""
-        g = self.guard
-        rid, _ = g.ledger.reserve(usd, float("inf"), Scope(), {
-            "server_id": g.server_id, "provider": g.provider, "base_url": g.base_url, "kind": "sequence"})
-        assert rid is not None
-        return rid
+        return _unchecked_row(self.guard, usd)
 
     def on_event(self, ev: ShotEvent, cost: float) -> None:
         shot = ev.shot_id
@@ -160,6 +157,29 @@ class _Spend:
             else:
                 self.guard.ledger.release(rid)
         self.rows.clear()
+
+
+def _unchecked_row(guard: SpendingGuard, usd: float) -> int:
+    """A ledger row of ``usd`` for the current caller, outside every budget check (the caller checked already)."""
+    rid, _ = guard.ledger.reserve(usd, float("inf"), Scope(), {
+        "server_id": guard.server_id, "provider": guard.provider, "base_url": guard.base_url, "kind": "sequence"})
+    assert rid is not None
+    return rid
+
+
+def _claim(guard: SpendingGuard, sequence_id: str) -> None:
+    """Record that the current caller (a token) started ``sequence_id``, so that only it sees the sequence.
+
+    Who owns what is the ledger's to say (a video belongs to the token that paid for it, see
+    ``SpendingGuard.visible``), and the ledger is shared by every server using the same data folder or database:
+    so the owner of a sequence is a zero-dollar row naming the caller and the sequence id, and ``visible`` answers
+    for sequences exactly as for videos, after a restart and on another instance too. The collector is told first
+    that the id is no job to download.
+    """
+    if current_caller() is None or guard.visible(sequence_id):
+        return
+    guard.ledger.unfollow(sequence_id)
+    guard.ledger.settle(_unchecked_row(guard, 0.0), sequence_id)
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -209,11 +229,13 @@ class Sequences:
     async def start(self, plan: Plan) -> tuple[_Run, float | None, bool]:
         """The running (or finished) run of ``plan``, or a new one once the guard holds what is missing.
 
-        Returns the run, what was reserved (None when reused) and whether it was an existing run.
+        Returns the run, what was reserved (None when reused) and whether it was an existing run. A token that
+        starts it (or gives the same shots again) may see it from then on.
         """
         async with self._lock:
             run = self._runs.get(plan.id)
             if run is not None and (run.active or (run.status == "completed" and plan.film.is_file())):
+                _claim(self.jobs.guard, plan.id)
                 return run, None, True
             jobs = self.jobs
             check_output_folder(jobs.settings)  # the clips must be savable before anything is paid
@@ -222,6 +244,7 @@ class Sequences:
             spend = _Spend(jobs.guard)
             made = len(plan.shots) - len(to_pay)
             await spend.hold(to_pay, f"a sequence of {len(plan.shots)} shots ({made} already made)")
+            _claim(jobs.guard, plan.id)
             run = _Run(plan, {s.id: ShotState(id=s.id, kind=s.kind, state="planned", cost_usd=s.cost_usd,
                                               video_id=states[s.id].video_id) for s in plan.shots})
             run.task = asyncio.create_task(self._run(run, spend), name=f"sora2-sequence-{plan.id}")
@@ -258,7 +281,13 @@ class Sequences:
             spend.close()
 
     def view(self, sequence_id: str) -> SequenceResult | None:
-        """What is known of a sequence: this server's run, else the job record's (after a restart)."""
+        """What is known of a sequence: this server's run, else the job record's (after a restart).
+
+        The one lookup of a sequence by id (tools, links): a token that did not start the sequence gets None, the
+        same as for an id nobody made, so it cannot even learn that the sequence exists.
+        """
+        if not self.jobs.guard.visible(sequence_id):
+            return None
         run = self._runs.get(sequence_id)
         if run is not None:
             plan = run.plan
@@ -393,8 +422,7 @@ only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
             sequences = _sequences(state)
             result = sequences.view(sequence_id)
             if result is None:
-                raise Sora2Error(f"No sequence {sequence_id} on this machine: pass the sequence_id that "
-                                 "generate_sequence returned.")
+                raise Sora2Error(sequence_not_found_text(sequence_id))
             result.budget_remaining_usd = _finite(state.guard.remaining())
             sheet = result.contact_sheet_path
             image = sequences.jobs.small_thumbnail(Path(sheet), SHEET_MAX_SIDE) if sheet else None
@@ -406,6 +434,11 @@ only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
     for tool in mcp.tools:
         tool.parameters = compact_schema(tool.parameters)
     return mcp.tools
+
+
+def sequence_not_found_text(sequence_id: str) -> str:
+    """The answer for a sequence id nobody made, and for another token's: the two must not differ."""
+    return f"No sequence {sequence_id} on this machine: pass the sequence_id that generate_sequence returned."
 
 
 def _film_links(ctx: Context, result: SequenceResult) -> list[ResourceLink]:
@@ -430,10 +463,6 @@ def _storyboard(shots: list[dict[str, Any]], model: str | None, size: str | None
         if isinstance(start, dict) and isinstance(start.get("image"), str) and isinstance(shot.get("id"), str):
             images[shot["id"]] = start["image"]
     return {"title": title, "defaults": defaults, "shots": shots}, images
-
-
-def _finite(value: float) -> float | None:
-    return None if value == float("inf") else round(value, 4)
 
 
 # ---------------------------------------------------------------------------------------------- prompt

@@ -23,8 +23,9 @@ import json
 import os
 import re
 import secrets
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,7 +87,8 @@ def _amount(value: float | None, flag: str) -> float | None:
 
 
 class TokenStore:
-    """The tokens file: read (cached until it changes), and rewritten whole, atomically, with mode 0600."""
+    """The tokens file: read (cached until it changes), and changed under a lock shared by every process, each
+    change rewriting it whole, atomically, with mode 0600."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -118,7 +120,7 @@ class TokenStore:
             ) from None
 
     def _write(self, entries: list[TokenEntry]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Replace the file whole: a new 0600 file beside it, renamed over it, so no reader sees half a file."""
         body = json.dumps({"tokens": [asdict(e) for e in entries]}, indent=1) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-")  # mkstemp creates it 0600
         try:
@@ -132,28 +134,44 @@ class TokenStore:
             raise
         self._stamp = None
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[list[TokenEntry]]:
+        """The entries as they are now, to change in place; written back when the block ends without an error.
+
+        Two ``token add`` run at once would otherwise both read the old file and the second write would drop the
+        first one's token. So the read, the change and the write happen under an exclusive lock that every
+        process changing this file takes: ``flock`` on a sibling lock file (the tokens file itself is replaced
+        by each write, so it cannot carry the lock). Readers need no lock: a write is one ``os.replace``.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _exclusive(self.path.with_name(self.path.name + ".lock")):
+            entries = self._read() if self.path.is_file() else []  # never the cache: another process wrote last
+            yield entries
+            self._write(entries)
+
     def add(self, name: str, per_call_usd: float | None = None, daily_usd: float | None = None) -> str:
         """Make a token named ``name``; return it (the only time it exists outside the caller's hands)."""
         validate_name(name)
-        entries = self.entries()
-        if any(e.name == name for e in entries):
-            raise ConfigurationError(f"A token named {name!r} exists already: revoke it first, or choose another name.")
+        entry_limits = _amount(per_call_usd, "--per-call-usd"), _amount(daily_usd, "--daily-usd")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        entries.append(TokenEntry(
-            name=name, sha256=hash_token(token),
-            created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-            per_call_usd=_amount(per_call_usd, "--per-call-usd"), daily_usd=_amount(daily_usd, "--daily-usd"),
-        ))
-        self._write(entries)
+        with self._changing() as entries:
+            if any(e.name == name for e in entries):
+                raise ConfigurationError(
+                    f"A token named {name!r} exists already: revoke it first, or choose another name.")
+            entries.append(TokenEntry(
+                name=name, sha256=hash_token(token),
+                created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+                per_call_usd=entry_limits[0], daily_usd=entry_limits[1],
+            ))
         return token
 
     def revoke(self, name: str) -> None:
-        entries = self.entries()
-        kept = [e for e in entries if e.name != name]
-        if len(kept) == len(entries):
-            known = ", ".join(e.name for e in entries) or "none"
-            raise ConfigurationError(f"No token named {name!r} (tokens: {known}).")
-        self._write(kept)
+        with self._changing() as entries:
+            kept = [e for e in entries if e.name != name]
+            if len(kept) == len(entries):
+                known = ", ".join(e.name for e in entries) or "none"
+                raise ConfigurationError(f"No token named {name!r} (tokens: {known}).")
+            entries[:] = kept
 
     def find(self, token: str) -> TokenEntry | None:
         """The entry of a presented token; every entry is compared in constant time."""
@@ -196,11 +214,37 @@ def caller_of_access_token(access: AccessToken) -> Caller:
     )
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock on ``path`` (created 0600 if missing) for the block, waiting for it if need be."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            while True:  # LK_LOCK gives up after about 10 s; a token command holds the lock for milliseconds
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield  # closing the descriptor releases the lock
+    finally:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------------------------------------- commands
 def token_command(argv: list[str]) -> int:
     """``sora2-mcp token add|revoke|list``."""
     import argparse
-    import sys
 
     p = argparse.ArgumentParser(prog="sora2-mcp token", description=(
         f"Bearer tokens for the HTTP transport, kept as hashes in {ENV_TOKENS_FILE} "

@@ -37,6 +37,7 @@ from ..shared.providers import ModelSpec, Provider
 from ..shared.redact import redact
 from ..shared.video import probe
 from .arguments import ToolSet, check_video_id
+from .callers import current_caller
 from .clips import MAX_JOIN, frame_at, join
 from .guard import inside_output, output_path
 from .jobs import Jobs, Outcome, describe_usd, video_uri
@@ -51,9 +52,10 @@ from .models import (
     ForgetResult,
     FrameResult,
     JoinResult,
+    TokenAllowance,
 )
 from .progress import ProgressBridge
-from .settings import ENV_BUDGET, ENV_MAX_PER_CALL, MAX_DEFAULT_WAIT, MAX_WAIT, Settings
+from .settings import MAX_DEFAULT_WAIT, MAX_WAIT, Settings
 from .state import AppState, app_state
 
 MIME = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
@@ -539,27 +541,30 @@ def _saved_ref(jobs: Jobs, vid: str, variant: str, path: Path) -> MediaRef:
 
 
 def _estimate(state: AppState, model: str, size: str, seconds: int) -> CostEstimate:
+    """The price, and the guard's own verdict on it for the current caller (the very refusal a paid call would
+    get), with what is left of the team's budget and, with a token, of the token's: nothing is reserved."""
     from ..shared.models import build_create_request
 
     provider = state.provider
     req = build_create_request(provider, "price check", model, size, seconds)
     usd = estimate_cost(provider, req.model, req.size, req.seconds)
-    settings = state.settings
-    remaining = state.guard.remaining()
-    reason = None
-    if usd > settings.max_usd_per_call + 1e-9:
-        reason = (f"{format_usd(usd)} is above the per-call limit of {format_usd(settings.max_usd_per_call)} "
-                  f"({ENV_MAX_PER_CALL}).")
-    elif usd > remaining + 1e-9:
-        reason = (f"{format_usd(usd)} is more than the {describe_usd(max(0.0, remaining))} left "
-                  f"{state.guard.period_text} ({ENV_BUDGET}).")
-    inf = float("inf")
+    settings, guard = state.settings, state.guard
+    reason = guard.refusal(usd, f"a {req.seconds} s {req.model} clip at {req.size}")  # generate_video's words
+    team_left, *token_left = guard.left()
+    caller = current_caller()
+    token = None if caller is None else TokenAllowance(
+        name=caller.name, max_usd_per_call=_finite(caller.per_call_usd), daily_usd=_finite(caller.daily_usd),
+        daily_remaining_usd=_finite(max(0.0, token_left[0])),
+    )
     return CostEstimate(
         provider=provider.name, model=req.model, size=req.size, seconds=int(req.seconds), usd=usd,
         usd_per_second=round(usd / int(req.seconds), 4), simulated=provider.name == "local",
-        max_usd_per_call=None if settings.max_usd_per_call == inf else settings.max_usd_per_call,
-        budget_usd=None if settings.budget_usd == inf else settings.budget_usd,
-        budget_period=settings.budget_period,
-        budget_remaining_usd=None if remaining == inf else round(remaining, 4),
+        max_usd_per_call=_finite(settings.max_usd_per_call), budget_usd=_finite(settings.budget_usd),
+        budget_period=settings.budget_period, budget_remaining_usd=_finite(team_left), token=token,
         allowed=reason is None, reason=reason, price_note=price_note(provider, req.model, req.size),
     )
+
+
+def _finite(usd: float) -> float | None:
+    """An amount for a result: null stands for unlimited (JSON has no infinity)."""
+    return None if usd == float("inf") else round(usd, 4)
