@@ -304,8 +304,7 @@ class Sequences:
         # storyboard_status reads only each shot's id, key and price: the recorded plan has them.
         shots = [SimpleNamespace(**s) for s in recorded["shots"]]
         states = storyboard_status(SimpleNamespace(shots=shots), self.jobs.record)  # type: ignore[arg-type]
-        status = runs[0]["status"]
-        status = "interrupted" if status == "running" else status  # its server stopped before it ended
+        status = runs[0]["status"]  # running: on another server sharing the record; interrupted: its server died
         film = result.get("film") if status == "completed" else None
         sheet = result.get("contact_sheet") if status == "completed" else None
         view = [ShotState(id=st.id, kind=s.kind, state=st.state, progress=100 if st.state == "done" else 0,
@@ -342,7 +341,7 @@ def _result(sequence_id: str, status: str, shots: list[ShotState], estimated: fl
         result.hint = (f"The film is saved at {result.film_path}. Look at the attached contact sheet (one frame "
                        "per shot), then give the user the path.")
     elif status == "interrupted":
-        result.hint = ("This sequence is not running (the server restarted). Call generate_sequence again with "
+        result.hint = ("This sequence is not running (its server stopped). Call generate_sequence again with "
                        "the same shots to continue: finished shots are reused, only the missing ones are paid.")
     else:
         result.hint = ("Call generate_sequence again with the same shots to continue: finished shots are reused, "

@@ -24,7 +24,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -531,6 +531,10 @@ class JobRecord:
             conn.execute(storyboard_runs.insert().values(
                 id=run_id, storyboard_id=storyboard_id, status="running", started_at=time.time(), plan=_json(plan)))
 
+    def running_storyboard(self, run_id: str) -> AbstractAsyncContextManager[str]:
+        """Hold while a run is running: its lease tells every process sharing the record that it still is."""
+        return self.leases.hold(_run_key(run_id))
+
     def finish_storyboard_run(self, run_id: str, status: str, result: dict[str, Any]) -> None:
         """Record how a run ended (completed, failed, cancelled) and what each shot became."""
         with self.db.write() as conn:
@@ -538,14 +542,24 @@ class JobRecord:
                 status=status, finished_at=time.time(), result=_json(result)))
 
     def storyboard_runs(self, storyboard_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """Runs, newest first (of one storyboard if ``storyboard_id`` is given), with plan and result parsed."""
+        """Runs, newest first (of one storyboard if ``storyboard_id`` is given), with plan and result parsed.
+
+        A run recorded as running whose process no longer holds it (killed, machine gone) is ``interrupted``;
+        one still held is running, in this process or any other sharing the record (another MCP server, a
+        ComfyUI worker).
+        """
         query = select(storyboard_runs)
         if storyboard_id is not None:
             query = query.where(storyboard_runs.c.storyboard_id == storyboard_id)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(storyboard_runs.c.started_at.desc()).limit(limit)).mappings().all()
-        return [{**r, "plan": json.loads(r["plan"]), "result": json.loads(r["result"]) if r["result"] else None}
-                for r in rows]
+        return [{**r, "plan": json.loads(r["plan"]), "result": json.loads(r["result"]) if r["result"] else None,
+                 "status": "interrupted" if r["status"] == "running" and self.leases.holder(_run_key(r["id"])) is None
+                 else r["status"]} for r in rows]
+
+
+def _run_key(run_id: str) -> str:
+    return f"storyboard-run:{run_id}"
 
 
 def _row(row: Row[Any]) -> JobRow:

@@ -200,3 +200,28 @@ def test_a_database_restarted_or_gone_is_survived_or_said(postgres_server, postg
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         admin.dispose()
+
+
+def test_a_storyboard_run_is_running_while_some_process_holds_it(record_target):
+    """Another MCP server or ComfyUI worker asking about a run sees it running while its process works on it, and
+    interrupted once that process is gone (nobody renews its lease)."""
+    record = JobRecord(record_target)
+    record.start_storyboard_run("run_1", "sb_1", {"shots": []})
+    assert record.storyboard_runs("sb_1")[0]["status"] == "interrupted"  # no process holds it
+    assert record.leases.take("storyboard-run:run_1", "a worker elsewhere", ttl=0.3)
+    assert record.storyboard_runs("sb_1")[0]["status"] == "running"
+    time.sleep(0.4)  # that worker died: its lease lapsed
+    assert record.storyboard_runs("sb_1")[0]["status"] == "interrupted"
+    record.finish_storyboard_run("run_1", "completed", {})
+    assert record.storyboard_runs("sb_1")[0]["status"] == "completed"
+
+
+async def test_a_run_holds_its_lease_until_it_ends(record_target, tmp_path):
+    record = JobRecord(record_target)
+    seen: list[str] = []
+
+    async with record.running_storyboard("run_2"):
+        record.start_storyboard_run("run_2", "sb_2", {"shots": []})
+        seen.append(record.storyboard_runs("sb_2")[0]["status"])
+    seen.append(record.storyboard_runs("sb_2")[0]["status"])
+    assert seen == ["running", "interrupted"]

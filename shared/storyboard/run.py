@@ -13,6 +13,7 @@ clip); the client answers a character made before from the record, so a rerun se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -176,24 +177,26 @@ async def run_storyboard(
     result = StoryboardResult(plan.id, uuid.uuid4().hex, [runner.results[s.id] for s in plan.shots],
                               plan.total_usd, warnings=plan.warnings, characters=list(runner.cast.values()))
     record = client.record
-    if record is not None:
-        record.start_storyboard_run(result.run_id, plan.id, plan.as_dict())
-    status = "interrupted"
-    try:
-        await asyncio.gather(*(runner.task(s.id) for s in plan.shots))
-        if result.ok and make_film:
-            emit(ShotEvent(None, "joining", 0, message=f"joining {len(plan.film_shots)} shots"))
-            clips = [runner.results[s.id].file for s in plan.film_shots]
-            result.film = await asyncio.to_thread(join_film, clips, [s.join_after for s in plan.film_shots],
-                                                  plan.film)
-            result.contact_sheet = await asyncio.to_thread(contact_sheet, clips, plan.film_shots,
-                                                           plan.contact_sheet)
-            emit(ShotEvent(None, "film", 100, message=str(result.film)))
-        status = "completed" if result.ok else (
-            "cancelled" if any(s.status == "cancelled" for s in result.shots) else "failed")
-    finally:
+    async with contextlib.AsyncExitStack() as running:
         if record is not None:
-            record.finish_storyboard_run(result.run_id, status, result.as_dict())
+            record.start_storyboard_run(result.run_id, plan.id, plan.as_dict())
+            await running.enter_async_context(record.running_storyboard(result.run_id))
+        status = "interrupted"
+        try:
+            await asyncio.gather(*(runner.task(s.id) for s in plan.shots))
+            if result.ok and make_film:
+                emit(ShotEvent(None, "joining", 0, message=f"joining {len(plan.film_shots)} shots"))
+                clips = [runner.results[s.id].file for s in plan.film_shots]
+                result.film = await asyncio.to_thread(join_film, clips, [s.join_after for s in plan.film_shots],
+                                                      plan.film)
+                result.contact_sheet = await asyncio.to_thread(contact_sheet, clips, plan.film_shots,
+                                                               plan.contact_sheet)
+                emit(ShotEvent(None, "film", 100, message=str(result.film)))
+            status = "completed" if result.ok else (
+                "cancelled" if any(s.status == "cancelled" for s in result.shots) else "failed")
+        finally:
+            if record is not None:
+                record.finish_storyboard_run(result.run_id, status, result.as_dict())
     if not result.ok:
         raise StoryboardFailed(result, plan)
     return result
