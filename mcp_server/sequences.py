@@ -221,8 +221,10 @@ class Sequences:
                 raise shot_error(shot_id, "start.image", str(exc)) from None
         folder = jobs.settings.output_dir / SEQUENCES_FOLDER
         cfg = jobs.client.config
+        caller = current_caller()  # a token's shots are its own, as its videos are (None: the one local user)
         plan = plan_storyboard(sb, jobs.provider, base_url=cfg.base_url, base_dir=folder,
-                               film=folder / "sequence.mp4", images=loaded, characters=characters)
+                               film=folder / "sequence.mp4", images=loaded, characters=characters,
+                               owner=caller.name if caller is not None else None)
         film = folder / f"sequence-{plan.id.removeprefix('sb_')[:12]}.mp4"
         return dataclasses.replace(plan, film=film, contact_sheet=film.with_suffix(".png"))
 

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import platformdirs
+from filelock import FileLock
 from mcp.server.auth.provider import AccessToken
 
 from ..shared.errors import ConfigurationError
@@ -142,9 +143,10 @@ class TokenStore:
         first one's token. So the read, the change and the write happen under an exclusive lock that every
         process changing this file takes: ``flock`` on a sibling lock file (the tokens file itself is replaced
         by each write, so it cannot carry the lock). Readers need no lock: a write is one ``os.replace``.
+        ``filelock`` does the locking on every platform (``flock`` on POSIX, ``msvcrt`` on Windows).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _exclusive(self.path.with_name(self.path.name + ".lock")):
+        with FileLock(self.path.with_name(self.path.name + ".lock"), mode=0o600):
             entries = self._read() if self.path.is_file() else []  # never the cache: another process wrote last
             yield entries
             self._write(entries)
@@ -212,33 +214,6 @@ def caller_of_access_token(access: AccessToken) -> Caller:
         UNLIMITED if per_call is None else float(per_call),
         UNLIMITED if daily is None else float(daily),
     )
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold the exclusive lock on ``path`` (created 0600 if missing) for the block, waiting for it if need be."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            while True:  # LK_LOCK gives up after about 10 s; a token command holds the lock for milliseconds
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    continue
-            try:
-                yield
-            finally:
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield  # closing the descriptor releases the lock
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------- commands

@@ -166,6 +166,7 @@ def plan_storyboard(
     film: str | Path | None = None,
     images: Mapping[str, ImageInput | bytes] | None = None,
     characters: Mapping[str, str] | None = None,
+    owner: str | None = None,
 ) -> Plan:
     """Check every shot against ``provider`` and work out the order, the prices and the record keys.
 
@@ -175,7 +176,10 @@ def plan_storyboard(
     come from a file (the ComfyUI node's IMAGE input, an image an agent sent): such a shot must start from
     nothing or from an image, which it replaces. ``characters`` gives character ids by name that come from the
     front end (the MCP argument, the node's inputs): each replaces the storyboard's entry of that name, or adds
-    one. Raises InvalidInputError naming the shot and the field; sends nothing.
+    one. ``owner`` keeps one caller's keys apart from everyone else's (an MCP server's tokens: the same storyboard
+    from another token is that token's own, paid work, never a way to obtain someone else's clips); None, the
+    default, shares them between every front end. Raises InvalidInputError naming the shot and the field; sends
+    nothing.
     """
     images = dict(images or {})
     for shot_id in images:
@@ -188,6 +192,7 @@ def plan_storyboard(
                              f"starts from shot {shot.start.ref!r}; remove one of the two")
     spec = get_provider(provider) if isinstance(provider, str) else provider
     url = (base_url or spec.base_url or "").rstrip("/")
+    keyspace = url if owner is None else json.dumps([url, "owner", owner])
     base = Path(base_dir).expanduser()
     entries = _character_entries(sb, spec, characters or {})
     steps = _order(sb, entries)
@@ -203,10 +208,10 @@ def plan_storyboard(
     extended = {s.start.ref for s in sb.shots if s.start is not None and s.start.kind == "extend"}
     for kind, ref in steps:
         if kind == "character":
-            cast[ref] = _plan_character(entries[ref], spec, url, base, planned)
+            cast[ref] = _plan_character(entries[ref], spec, keyspace, base, planned)
             continue
         shot = sb.shot(ref)
-        planned[ref] = _plan_shot(shot, sb.shots.index(shot), spec, url, base, default_model, size, d.seconds,
+        planned[ref] = _plan_shot(shot, sb.shots.index(shot), spec, keyspace, base, default_model, size, d.seconds,
                                   planned, in_film=ref not in extended, image=images.get(ref), cast=cast)
     film_path = Path(film).expanduser() if film is not None else base / sb.output.film
     # A film placed elsewhere (-o) takes its contact sheet along, named after it: never written back beside the
@@ -280,17 +285,17 @@ def _character_entries(sb: Storyboard, spec: Provider, given: Mapping[str, str])
     return entries
 
 
-def _plan_character(entry: CharacterEntry, spec: Provider, url: str, base: Path,
+def _plan_character(entry: CharacterEntry, spec: Provider, keyspace: str, base: Path,
                     planned: dict[str, PlannedShot]) -> PlannedCharacter:
     """How one character comes to be, its key (what decides it: name and video, or name and source shot) and
     its price; a video file is read and checked now, before anything is sent."""
     name = entry.name
     if entry.id is not None:
-        return PlannedCharacter(name, "id", entry.id, _key(spec, url, "character", None, name, "id", entry.id), 0.0)
+        return PlannedCharacter(name, "id", entry.id, _key(spec, keyspace, "character", None, name, "id", entry.id), 0.0)
     price = spec.character_price_usd
     if entry.shot is not None:
         source = planned[entry.shot]
-        return PlannedCharacter(name, "shot", entry.shot, _key(spec, url, "character", source.key, name, "shot"),
+        return PlannedCharacter(name, "shot", entry.shot, _key(spec, keyspace, "character", source.key, name, "shot"),
                                 price)
     path = base / str(entry.video)
     try:
@@ -298,12 +303,12 @@ def _plan_character(entry: CharacterEntry, spec: Provider, url: str, base: Path,
     except InvalidInputError as exc:
         raise InvalidInputError(f'storyboard field "characters.{name}.video": {exc}',
                                 param=f"characters.{name}.video") from None
-    return PlannedCharacter(name, "video", str(path), _key(spec, url, "character", None, name, "video", video.sha256),
+    return PlannedCharacter(name, "video", str(path), _key(spec, keyspace, "character", None, name, "video", video.sha256),
                             price, video)
 
 
 def _plan_shot(
-    shot: Any, index: int, spec: Provider, url: str, base: Path, default_model: str, size: str, default_seconds: int,
+    shot: Any, index: int, spec: Provider, keyspace: str, base: Path, default_model: str, size: str, default_seconds: int,
     planned: dict[str, PlannedShot], *, in_film: bool, image: ImageInput | bytes | None = None,
     cast: Mapping[str, PlannedCharacter],
 ) -> PlannedShot:
@@ -329,7 +334,7 @@ def _plan_shot(
         assert source is not None
         return PlannedShot(kind=kind, model=source.model, size=source.size, seconds=source.seconds,
                            cost_usd=estimate_cost(spec, source.model, source.size, source.seconds),
-                           key=_key(spec, url, "remix", source.key, shot.prompt), source=source.id, **common)
+                           key=_key(spec, keyspace, "remix", source.key, shot.prompt), source=source.id, **common)
     if kind == "extend":
         assert source is not None
         if shot.model is not None:
@@ -339,7 +344,7 @@ def _plan_shot(
                           shot.seconds if shot.seconds is not None else default_seconds))
         return PlannedShot(kind=kind, model=source.model, size=source.size, seconds=source.seconds + added,
                            added_seconds=added, cost_usd=estimate_cost(spec, source.model, source.size, added),
-                           key=_key(spec, url, "extend", source.key, shot.prompt, added), source=source.id, **common)
+                           key=_key(spec, keyspace, "extend", source.key, shot.prompt, added), source=source.id, **common)
     model = check("model", validate_model, shot.model or default_model)
     check("model", validate_size, spec, model, size)
     seconds = int(check("seconds", validate_seconds, spec, model,
@@ -347,7 +352,7 @@ def _plan_shot(
     cost = estimate_cost(spec, model, size, seconds)
     if kind == "continue":
         assert source is not None
-        key = _key(spec, url, "continue", source.key, shot.prompt, model, size, seconds, *cast_keys)
+        key = _key(spec, keyspace, "continue", source.key, shot.prompt, model, size, seconds, *cast_keys)
         return PlannedShot(kind=kind, model=model, size=size, seconds=seconds, cost_usd=cost, key=key,
                            source=source.id, **common)
     image_path, warnings = None, ()
@@ -358,13 +363,14 @@ def _plan_shot(
         fitted = check("start.image", fit_reference, image, size)
         image, warnings = fitted.image, tuple(fitted.warnings)
     image_sha = hashlib.sha256(image.data).hexdigest() if image is not None else None
-    key = _key(spec, url, "create", None, shot.prompt, model, size, seconds, image_sha, *cast_keys)
+    key = _key(spec, keyspace, "create", None, shot.prompt, model, size, seconds, image_sha, *cast_keys)
     return PlannedShot(kind=kind, model=model, size=size, seconds=seconds, cost_usd=cost, key=key, image=image,
                        image_path=image_path, warnings=warnings, **common)
 
 
-def _key(spec: Provider, url: str, kind: str, source_key: str | None, *parts: Any) -> str:
-    blob = json.dumps(["storyboard-shot", KEY_VERSION, spec.name, url, kind, source_key, *parts])
+def _key(spec: Provider, keyspace: str, kind: str, source_key: str | None, *parts: Any) -> str:
+    """``keyspace``: the service's base URL (and the owner's name, when keys are not shared)."""
+    blob = json.dumps(["storyboard-shot", KEY_VERSION, spec.name, keyspace, kind, source_key, *parts])
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

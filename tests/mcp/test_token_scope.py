@@ -74,6 +74,30 @@ async def test_a_sequence_is_seen_only_by_the_token_that_started_it(make_server,
     assert mine["status"] == "completed"
 
 
+async def test_the_same_storyboard_from_another_token_is_its_own_paid_work(make_server, tokens_file: Path,
+                                                                          sim) -> None:
+    """As with videos: an identical request from another token never hands it someone else's clips."""
+    store = TokenStore(tokens_file)
+    alice, bob = store.add("alice"), store.add("bob")
+    plan = plan_for()
+    with serving(make_server(http=plan), plan) as srv:
+        runs = {}
+        for name, token in (("alice", alice), ("bob", bob)):
+            async with as_token(srv.url, token) as c:
+                started = ok(await c.call_tool("generate_sequence", ARGS))
+                runs[name] = (started, (await wait_done(c, started["sequence_id"])).structured_content)
+        async with as_token(srv.url, alice) as c:
+            again = ok(await c.call_tool("generate_sequence", ARGS))
+    (a_start, a_done), (b_start, b_done) = runs["alice"], runs["bob"]
+    assert a_done["status"] == b_done["status"] == "completed"
+    assert a_start["sequence_id"] != b_start["sequence_id"]
+    assert b_start["to_pay_usd"] == a_start["to_pay_usd"] > 0  # bob paid for his shots
+    a_ids, b_ids = ({s["video_id"] for s in d["shots"]} for d in (a_done, b_done))
+    assert a_ids.isdisjoint(b_ids) and sim.state.requests["create"] == len(a_ids) + len(b_ids)
+    # The same token asking again is still its own sequence: nothing new is paid.
+    assert again["sequence_id"] == a_start["sequence_id"] and not again.get("to_pay_usd")
+
+
 # ---------------------------------------------------------------------------------------------- estimate_cost
 async def test_estimate_cost_reports_the_tokens_limits_and_its_refusal(make_server, settings,
                                                                        tokens_file: Path) -> None:

@@ -123,6 +123,17 @@ def test_prices_order_and_film() -> None:
     assert p.dependents("s3") == ["s4", "s5"]
 
 
+def test_an_owner_keeps_every_key_apart_and_no_owner_shares_them() -> None:
+    sb = load_storyboard(BASE)
+    shared = plan_storyboard(sb, COMETAPI)
+    assert [s.key for s in plan_storyboard(sb, COMETAPI, owner=None).shots] == [s.key for s in shared.shots]
+    alice, bob = (plan_storyboard(sb, COMETAPI, owner=name) for name in ("alice", "bob"))
+    keys = [{s.key for s in p.shots} for p in (shared, alice, bob)]
+    assert all(len(k) == len(sb.shots) for k in keys)
+    assert keys[0].isdisjoint(keys[1]) and keys[0].isdisjoint(keys[2]) and keys[1].isdisjoint(keys[2])
+    assert len({shared.id, alice.id, bob.id}) == 3 and alice.total_usd == shared.total_usd
+
+
 def test_budget_is_checked_before_anything() -> None:
     p = plan(BASE)
     p.check_budget(p.total_usd)
