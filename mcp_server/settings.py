@@ -27,6 +27,7 @@ ENV_DEDUPE = "SORA2_MCP_DEDUPE_SECONDS"
 ENV_MAX_IMAGE_MB = "SORA2_MCP_MAX_IMAGE_MB"
 ENV_MAX_VIDEO_MB = "SORA2_MCP_MAX_VIDEO_MB"
 ENV_AUTO_DOWNLOAD = "SORA2_MCP_AUTO_DOWNLOAD"
+ENV_COLLECT_SECONDS = "SORA2_MCP_COLLECT_SECONDS"
 # Signed URLs of saved files over HTTP (media_links.py; the secret, SORA2_MCP_URL_SECRET, is read there only).
 ENV_PUBLIC_URL = "SORA2_MCP_PUBLIC_URL"
 ENV_URL_TTL = "SORA2_MCP_URL_TTL_SECONDS"
@@ -38,6 +39,7 @@ DEFAULT_DEDUPE_SECONDS = 300.0
 DEFAULT_MAX_IMAGE_MB = 10.0
 DEFAULT_MAX_VIDEO_MB = 50.0  # a character's source: a short clip of the figure
 DEFAULT_URL_TTL = 3600.0
+DEFAULT_COLLECT_SECONDS = 20.0
 DEFAULT_INLINE_MAX_BYTES = 2 * 1024 * 1024  # a resource read inlines media up to this; larger gets a URL
 # A tool call that waits longer than this without being asked to is cut by many desktop clients (~60 s).
 MAX_DEFAULT_WAIT = 45.0
@@ -108,7 +110,7 @@ class Settings:
     max_video_bytes: int = int(DEFAULT_MAX_VIDEO_MB * 1024 * 1024)
     # Download finished jobs this server paid for even if no agent asks again (they expire about 1 h after).
     auto_download: bool = True
-    collector_interval: float = 20.0
+    collector_interval: float = DEFAULT_COLLECT_SECONDS
     # Where the spending ledger lives (default: the shared data folder, next to the job record).
     state_dir: Path = field(default_factory=data_dir)
     # Over HTTP: the URL agents reach the MCP endpoint at (None: derived), its path, and the signed URLs' lifetime.
@@ -123,6 +125,9 @@ class Settings:
         object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser())
         if self.public_url is not None:
             object.__setattr__(self, "public_url", check_public_url(self.public_url))
+        if not self.collector_interval > 0:
+            raise ConfigurationError(
+                f"{ENV_COLLECT_SECONDS} must be a positive number of seconds, got {self.collector_interval}.")
         if not self.url_ttl_seconds > 0:
             raise ConfigurationError(f"{ENV_URL_TTL} must be a positive number of seconds, got {self.url_ttl_seconds}.")
         if self.budget_period not in ("day", "lifetime"):
@@ -144,6 +149,7 @@ class Settings:
             max_image_bytes=int(_number(env, ENV_MAX_IMAGE_MB, DEFAULT_MAX_IMAGE_MB) * 1024 * 1024),
             max_video_bytes=int(_number(env, ENV_MAX_VIDEO_MB, DEFAULT_MAX_VIDEO_MB) * 1024 * 1024),
             auto_download=_flag(env, ENV_AUTO_DOWNLOAD, True),
+            collector_interval=_number(env, ENV_COLLECT_SECONDS, DEFAULT_COLLECT_SECONDS),
             state_dir=data_dir(env),
             public_url=(env.get(ENV_PUBLIC_URL) or "").strip() or None,
             url_ttl_seconds=_number(env, ENV_URL_TTL, DEFAULT_URL_TTL),

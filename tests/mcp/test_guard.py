@@ -129,16 +129,19 @@ def test_settings_from_environment(tmp_path):
         "SORA2_MCP_BUDGET_USD": "unlimited",
         "SORA2_MCP_BUDGET_PERIOD": "lifetime",
         "SORA2_MCP_AUTO_DOWNLOAD": "0",
+        "SORA2_MCP_COLLECT_SECONDS": "0.5",
     }
     s = Settings.from_env(env)
     assert s.output_dir == (tmp_path / "clips").resolve() and len(s.input_dirs) == 2
     assert s.max_usd_per_call == 1.5 and s.budget_usd == float("inf") and s.budget_period == "lifetime"
-    assert not s.auto_download and s.state_dir == tmp_path / "data"
+    assert not s.auto_download and s.state_dir == tmp_path / "data" and s.collector_interval == 0.5
     assert Settings.from_env({}, output_dir=tmp_path / "o").output_dir == (tmp_path / "o").resolve()
     with pytest.raises(ConfigurationError, match="SORA2_MCP_BUDGET_USD"):
         Settings.from_env({"SORA2_MCP_BUDGET_USD": "lots"})
     with pytest.raises(ConfigurationError, match="SORA2_MCP_BUDGET_PERIOD"):
         Settings.from_env({"SORA2_MCP_BUDGET_PERIOD": "week"})
+    with pytest.raises(ConfigurationError, match="SORA2_MCP_COLLECT_SECONDS"):
+        Settings.from_env({"SORA2_MCP_COLLECT_SECONDS": "0"})
 
 
 # ---------------------------------------------------------------------------------------------- input files
