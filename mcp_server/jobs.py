@@ -55,7 +55,8 @@ GONE = ("failed", "deleted", "expired")
 # Hints for an agent polling by hand: never sooner than this, never later than that.
 CHECK_POLICY = PollPolicy(initial_interval=10.0, min_interval=3.0, max_interval=30.0)
 COLLECT_WINDOW = 6 * 3600.0
-# How long a collector's claim on a download outlives the collector (a server killed while downloading).
+# How long a collector's claim on a download outlives the collector (a server killed while downloading); while it
+# only asks the service whether a job is done, the claim is the usual lease (it lapses after 30 s).
 COLLECT_LEASE_S = 120.0
 
 
@@ -488,11 +489,12 @@ class Jobs:
             row = self.record.get(video_id)
             if row is None or row.status in GONE or inside_output(self.settings, row.files.get("video")):
                 continue
-            if not leases.take(_collect_key(video_id), self._holder, COLLECT_LEASE_S):
+            if not leases.take(_collect_key(video_id), self._holder):  # the usual lease while asking the service
                 continue
             try:
                 video = await self.client.retrieve(video_id)
-                if video.status == "completed":
+                if video.status == "completed":  # a download may take longer: hold the lease for it
+                    leases.keep(_collect_key(video_id), self._holder, until=time.time() + COLLECT_LEASE_S)
                     await self.ensure_downloaded(video_id)
                     saved.append(video_id)
                     continue
