@@ -39,6 +39,7 @@ from sqlalchemy import (
     MetaData,
     Row,
     Table,
+    bindparam,
     func,
     inspect,
     or_,
@@ -228,6 +229,18 @@ class JobRow:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+
+# The statements every poll of every front end runs, built once: building a statement costs more than running it.
+_SEEN = ("status", "progress", "error_code", "error_message", "completed_at", "expires_at")
+_UPDATE_IF_CHANGED = (
+    jobs.update()
+    .where(jobs.c.id == bindparam("video_id"), or_(*(jobs.c[n].is_distinct_from(bindparam(n)) for n in _SEEN)))
+    .values({**{n: bindparam(n) for n in _SEEN}, "updated_at": bindparam("updated_at")})
+)
+_GET = select(jobs).where(jobs.c.id == bindparam("video_id"))
+_BY_KEY = (select(jobs).where(jobs.c.request_key == bindparam("key"), jobs.c.status != "deleted")
+           .order_by(jobs.c.created_at.desc()).limit(1))
+_BY_KEY_SINCE = _BY_KEY.where(jobs.c.created_at >= bindparam("since"))
 
 # Identical requests in this process wait here first, so only one of them asks the store for the lease.
 _LOCAL_KEYS = KeyedLocks()
@@ -431,9 +444,8 @@ class JobRecord:
         seen = {"status": video.status, "progress": video.progress,
                 "error_code": err.code if err else None, "error_message": err.message if err else None,
                 "completed_at": video.completed_at, "expires_at": video.expires_at}
-        changed = or_(*(jobs.c[name].is_distinct_from(value) for name, value in seen.items()))
         with self.db.write() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == video.id, changed).values(**seen, updated_at=time.time()))
+            conn.execute(_UPDATE_IF_CHANGED, {**seen, "video_id": video.id, "updated_at": time.time()})
 
     def set_status(self, video_id: str, status: str) -> None:
         with self.db.write() as conn:
@@ -453,7 +465,7 @@ class JobRecord:
 
     def get(self, video_id: str) -> JobRow | None:
         with self.db.read() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.id == video_id)).first()
+            row = conn.execute(_GET, {"video_id": video_id}).first()
         return _row(row) if row else None
 
     def list(self, limit: int = 50, *, status: str | None = None) -> list[JobRow]:
@@ -466,11 +478,11 @@ class JobRecord:
 
     def find_by_key(self, request_key: str, *, since: float | None = None) -> JobRow | None:
         """The newest job made from an identical request (used to avoid paying twice for the same thing)."""
-        query = select(jobs).where(jobs.c.request_key == request_key, jobs.c.status != "deleted")
-        if since is not None:
-            query = query.where(jobs.c.created_at >= since)
         with self.db.read() as conn:
-            row = conn.execute(query.order_by(jobs.c.created_at.desc()).limit(1)).first()
+            if since is None:
+                row = conn.execute(_BY_KEY, {"key": request_key}).first()
+            else:
+                row = conn.execute(_BY_KEY_SINCE, {"key": request_key, "since": since}).first()
         return _row(row) if row else None
 
     def known_ids(self) -> set[str]:

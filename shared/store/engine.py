@@ -99,21 +99,24 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._guarded(), self.engine.connect() as conn:
+        """A connection for reads (on SQLite outside any transaction: each statement sees the latest commit)."""
+        with self._guarded(), self.engine.connect().execution_options(single_statements=True) as conn:
             yield conn
 
     @contextmanager
     def write(self, lock_key: int | None = None) -> Iterator[Connection]:
-        """One transaction, committed at the end; with ``lock_key``, no other writer holding the same key (in any
-        process, on any machine) runs beside it, so what it reads cannot change before it commits.
+        """With ``lock_key``: one transaction, committed at the end, that no other writer holding the same key (in
+        any process, on any machine) runs beside, so what it reads cannot change before it commits. SQLite has one
+        write lock per file, taken at ``BEGIN IMMEDIATE``; PostgreSQL takes the advisory lock ``lock_key`` until the
+        transaction ends.
 
-        SQLite has one write lock per file, taken at ``BEGIN IMMEDIATE``; PostgreSQL takes the advisory lock
-        ``lock_key`` until the transaction ends.
+        Without: for single statements, each its own transaction. On SQLite no BEGIN is sent for them (a statement
+        commits by itself), which halves the work of the writes every poll makes.
         """
         with self._guarded():
             conn = self.engine.connect()
-            if lock_key is not None:
-                conn = conn.execution_options(write_lock=True)
+            conn = conn.execution_options(write_lock=True) if lock_key is not None else conn.execution_options(
+                single_statements=True)
             with conn, conn.begin():
                 if lock_key is not None and self.dialect == "postgresql":
                     conn.execute(select(func.pg_advisory_xact_lock(lock_key)))
@@ -236,7 +239,11 @@ def _sqlite_rules(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write_lock") else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("write_lock"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not options.get("single_statements"):
+            conn.exec_driver_sql("BEGIN")
 
 
 def _enter_wal(dbapi_connection: Any) -> None:
