@@ -495,6 +495,7 @@ def simulator(env: dict[str, str], speed: float) -> Iterator[str]:
 
 
 async def run(args: argparse.Namespace) -> str:
+    machine = machine_info()  # its load average is the one before the bench adds its own
     root = Path(tempfile.mkdtemp(prefix="bench-team-"))
     base = base_env(root)
     tokens = make_tokens(root / "tokens.json", args.tokens)
@@ -522,7 +523,7 @@ async def run(args: argparse.Namespace) -> str:
             only_polls = Load(args.profile_sessions, args.profile_polls, args.pause, price=False)
             profiled = await team(ports, tokens, only_polls, before_polls=lambda: os.kill(pid, signal.SIGUSR1))
     total, groups, own = profile_groups(profile)
-    return report(args, runs, direct, single, profiled_setup, profiled, total, groups, own)
+    return report(args, runs, direct, single, profiled_setup, profiled, total, groups, own) + "\n\n" + machine
 
 
 def report(args: argparse.Namespace, runs: dict[Setup, tuple[Run, float]], direct: list[float],
@@ -602,7 +603,6 @@ def report(args: argparse.Namespace, runs: dict[Setup, tuple[Run, float]], direc
               "|---|---:|---:|"]
     for name, tt, ct in own:
         lines.append(f"| `{name}` | {tt / max(calls, 1) * 1000:.3f} | {ct / max(calls, 1) * 1000:.3f} |")
-    lines += ["", machine_info()]
     return "\n".join(lines)
 
 
