@@ -38,14 +38,18 @@ SECTIONS = [
     ("MCP overhead: get_status over stdio", "bench/bench_mcp.py",
      "`get_status` round trips through `sora2-mcp --simulate` over stdio with the SDK's client, p50/p99, minus the "
      "simulator's own response time measured in the same run."),
-    ("Serving a team: 50 agents over HTTP with tokens, 1 vs 2 instances", "bench/bench_team.py",
-     "50 agents at once, each an SDK client over streamable HTTP with one of 5 bearer tokens, against 1 and then 2 "
-     "stateless `sora2-mcp` instances sharing one data folder (job record and spending ledger), every request to "
-     "the next instance (client-side round robin), on the loopback simulator. Each agent: generate_video, 6 "
-     "get_status 1 s apart (the agents spread over the second), estimate_cost. get_status overhead beyond the "
-     "simulator's own retrieve (timed in the same run under the same load), jobs created per second through the "
-     "spending guard, errors; the same overhead for one agent alone over HTTP and in memory; and a server-side "
-     "cProfile of where a get_status's time goes. Goals: overhead p50 under 5 ms and p99 under 25 ms, zero errors."),
+    ("Serving a team: 50 agents over HTTP with tokens, SQLite vs PostgreSQL", "bench/bench_team.py",
+     "50 agents at once, each an SDK client over streamable HTTP with one of 5 bearer tokens, in one run against: "
+     "1 stateless `sora2-mcp` instance on SQLite (its data folder); 2 instances sharing one PostgreSQL database "
+     "(`SORA2_DATABASE_URL` in each instance's environment, each with its own data folder as two machines would "
+     "have; a temporary cluster from the machine's PostgreSQL binaries, or `--postgres-url`); 2 instances sharing "
+     "one data folder (SQLite). Every instance has its own output folder; every request goes to the next instance "
+     "(client-side round robin), on the loopback simulator. Each agent: generate_video, 6 get_status 1 s apart "
+     "(the agents spread over the second), estimate_cost. get_status overhead beyond the simulator's own retrieve "
+     "(timed in the same run under the same load), jobs created per second through the spending guard, errors; "
+     "the same overhead for one agent alone over HTTP and in memory; and a server-side cProfile of where a "
+     "get_status's time goes on one instance on PostgreSQL. Goals: overhead p50 under 5 ms and p99 under 25 ms, "
+     "zero errors."),
     ("Storyboards: independent shots, chained cuts, memory", "bench/bench_storyboard.py",
      "6 independent shots as one storyboard vs the same 6 clips one after another through the single-clip path; "
      "6 chained shots (each continues the previous one): our overhead per cut beyond the render; peak RSS of a "

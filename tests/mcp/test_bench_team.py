@@ -1,6 +1,7 @@
 """The team benchmark's machinery (bench/bench_team.py) in a tiny configuration: its client-side round robin
 really spreads one agent's requests over two stateless instances sharing a data folder, with tokens, and its agents
-finish without errors. Behaviour only: no timings are asserted."""
+finish without errors; its PostgreSQL column really runs two instance processes on one database, each with its own
+data and output folders. Behaviour only: no timings are asserted."""
 
 from __future__ import annotations
 
@@ -77,3 +78,35 @@ def bench_plan():  # type: ignore[no-untyped-def]
     plan = plan_http("127.0.0.1", 8000, bench.MCP_PATH)
     assert plan.auth is not None and plan.stateless
     return plan
+
+
+def test_every_instance_gets_its_folders_and_the_database_from_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SORA2_DATABASE_URL", "postgresql://someone@elsewhere/theirs")  # never the bench's SQLite rows
+    base = bench.base_env(tmp_path)
+    url = "postgresql://postgres@/bench?host=/tmp/pg"
+    by_setup = {s.title: bench.instance_envs(s, base, tmp_path, url if s.postgres else None) for s in bench.SETUPS}
+
+    [one] = by_setup["1 instance, SQLite"]
+    assert "SORA2_DATABASE_URL" not in one
+    pg, shared = by_setup["2 instances, PostgreSQL"], by_setup["2 instances, one SQLite folder"]
+    assert [e["SORA2_DATABASE_URL"] for e in pg] == [url, url]
+    assert pg[0]["SORA2_DATA_DIR"] != pg[1]["SORA2_DATA_DIR"]
+    assert shared[0]["SORA2_DATA_DIR"] == shared[1]["SORA2_DATA_DIR"] and "SORA2_DATABASE_URL" not in shared[0]
+    for pair in (pg, shared):
+        assert pair[0]["SORA2_MCP_OUTPUT_DIR"] != pair[1]["SORA2_MCP_OUTPUT_DIR"]
+
+
+async def test_two_instance_processes_share_one_postgresql_database(postgres_server: str, tmp_path: Path) -> None:
+    """Each instance keeps its own data folder, so an agent whose polls land on the instance that did not create its
+    job is only answered because both instances read the one spending ledger in PostgreSQL."""
+    [setup] = [s for s in bench.SETUPS if s.postgres]
+    base = bench.base_env(tmp_path)
+    tokens = bench.make_tokens(tmp_path / "tokens.json", 2)
+    with bench.simulator(base, bench.SPEED) as sim_url:
+        run, seconds = await bench.measure(setup, sim_url, tokens, bench.Load(sessions=3, polls=2, pause=0.0), base,
+                                           tmp_path / "pg", postgres_server)
+    assert run.errors == []
+    assert run.created == 3 and len(run.status_ms) == 6 and seconds > 0
+    assert not list((tmp_path / "pg").rglob("mcp-spend.sqlite3")), "the ledger must live in PostgreSQL"
