@@ -285,7 +285,9 @@ class Jobs:
 
     def local_file(self, video_id: str, variant: str = "video") -> Path | None:
         """The saved ``variant`` of a job inside the output folder, if there is one (a read, never a write)."""
-        row = self.record.get(video_id)
+        return self._saved(video_id, self.record.get(video_id), variant)
+
+    def _saved(self, video_id: str, row: JobRow | None, variant: str) -> Path | None:
         found = inside_output(self.settings, row.files.get(variant) if row else None)
         return found or inside_output(self.settings, self.target(video_id, variant))
 
@@ -296,8 +298,8 @@ class Jobs:
     def followed(self, video_id: str) -> bool:
         """Whether the background collector will save this job when it finishes."""
         cfg = self.client.config
-        return self.settings.auto_download and video_id in self.guard.ledger.video_ids(
-            cfg.provider, cfg.base_url, time.time() - COLLECT_WINDOW)
+        return self.settings.auto_download and self.guard.ledger.follows(
+            video_id, cfg.provider, cfg.base_url, time.time() - COLLECT_WINDOW)
 
     async def outcome(
         self,
@@ -316,18 +318,18 @@ class Jobs:
         err_code = video.error.code if video.error else None
         err_msg = video.error.message if video.error else None
         download_problem: str | None = None
-        if status == "completed" and not save:
-            file, thumb = self.local_file(video.id), self.local_file(video.id, "thumbnail")
-            if file is None and video.expires_at and time.time() >= video.expires_at:
-                status, err_code = "expired", "video_expired"
-        elif status == "completed":
+        if status == "completed" and save:
             try:
                 file, thumb = await self.ensure_downloaded(video.id, on_progress)
             except ExpiredError as exc:
                 status, err_code, err_msg = "expired", "video_expired", str(exc)
             except Sora2Error as exc:
                 download_problem = str(exc)
-        row = self.record.get(video.id)
+        row = self.record.get(video.id)  # read once: every poll of every agent comes through here
+        if status == "completed" and not save:
+            file, thumb = self._saved(video.id, row, "video"), self._saved(video.id, row, "thumbnail")
+            if file is None and video.expires_at and time.time() >= video.expires_at:
+                status, err_code = "expired", "video_expired"
         if file is None and row is not None:
             file = inside_output(self.settings, row.files.get("video"))
         if cost is None:

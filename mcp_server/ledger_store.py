@@ -104,6 +104,16 @@ class Limit:
     scope: Scope
 
 
+def _followed(provider: str, base_url: str, since: float):  # type: ignore[no-untyped-def]
+    """The paid jobs of one service since ``since`` that nobody told the collector to leave alone."""
+    return (
+        select(spend.c.video_id)
+        .where(spend.c.state == "spent", spend.c.provider == provider, spend.c.base_url == base_url,
+               spend.c.created_at >= since, spend.c.video_id.not_in(select(unfollowed.c.video_id)))
+        .order_by(spend.c.created_at)
+    )
+
+
 def _counted(scope: Scope, now: float):  # type: ignore[no-untyped-def]
     """Spent rows, and reservations young enough to still be held, within ``scope``."""
     conditions = [or_(spend.c.state == "spent",
@@ -192,14 +202,14 @@ class Ledger:
 
     def video_ids(self, provider: str, base_url: str, since: float) -> list[str]:
         """The jobs paid for since ``since`` that the collector still follows (not stopped with ``unfollow``)."""
-        query = (
-            select(spend.c.video_id)
-            .where(spend.c.state == "spent", spend.c.provider == provider, spend.c.base_url == base_url,
-                   spend.c.created_at >= since, spend.c.video_id.not_in(select(unfollowed.c.video_id)))
-            .order_by(spend.c.created_at)
-        )
         with self.db.read() as conn:
-            return [video_id for video_id in conn.execute(query).scalars() if video_id]
+            return [video_id for video_id in conn.execute(_followed(provider, base_url, since)).scalars() if video_id]
+
+    def follows(self, video_id: str, provider: str, base_url: str, since: float) -> bool:
+        """Whether ``video_id`` is among :meth:`video_ids` (one row looked up, not the whole window listed)."""
+        query = _followed(provider, base_url, since).where(spend.c.video_id == video_id).limit(1)
+        with self.db.read() as conn:
+            return conn.execute(query).first() is not None
 
     def unfollow(self, video_id: str) -> None:
         """Stop collecting ``video_id``; kept across restarts and shared by every server using this ledger."""

@@ -111,9 +111,13 @@ def test_owned_by_and_unfollow(ledger: Ledger):
         rid, _ = ledger.reserve(0.1, 1.0, REAL, ROW)
     ledger.settle(rid, "video_a")  # type: ignore[arg-type]
     assert ledger.owned_by("video_a", "alice") and not ledger.owned_by("video_a", "bob")
+    assert ledger.follows("video_a", "cometapi", "https://x/v1", 0)
+    assert not ledger.follows("video_a", "cometapi", "https://elsewhere/v1", 0)
+    assert not ledger.follows("video_a", "cometapi", "https://x/v1", time.time() + 60)  # outside the window
     ledger.unfollow("video_a")
     ledger.unfollow("video_a")  # twice is the same as once
     assert ledger.video_ids("cometapi", "https://x/v1", 0) == []
+    assert not ledger.follows("video_a", "cometapi", "https://x/v1", 0)
 
 
 def test_a_known_owner_is_not_asked_again_but_a_stranger_is(ledger: Ledger):
