@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -242,6 +243,9 @@ _BY_KEY = (select(jobs).where(jobs.c.request_key == bindparam("key"), jobs.c.sta
            .order_by(jobs.c.created_at.desc()).limit(1))
 _BY_KEY_SINCE = _BY_KEY.where(jobs.c.created_at >= bindparam("since"))
 
+LAST_SEEN_KEPT = 4096
+"""How many jobs' last polled state a record remembers (a few hundred bytes each)."""
+
 # Identical requests in this process wait here first, so only one of them asks the store for the lease.
 _LOCAL_KEYS = KeyedLocks()
 
@@ -261,6 +265,8 @@ class JobRecord:
         self.target = target
         self.db = Database(target, "the job record")
         self.leases = Leases(self.db)
+        # What this process last wrote for each job it polls, so a poll that sees it again costs no statement.
+        self._last_seen: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self.db.migrate(record_version, MIGRATIONS, RECORD_LOCK_KEY)
 
     @property
@@ -396,6 +402,7 @@ class JobRecord:
                       expires_at=video.expires_at)
         if not keep_status:
             values["status"] = video.status
+        self._last_seen.pop(video.id, None)
         with self.db.write() as conn:
             conn.execute(jobs.update().where(jobs.c.id == video.id).values(**values))
 
@@ -444,10 +451,17 @@ class JobRecord:
         seen = {"status": video.status, "progress": video.progress,
                 "error_code": err.code if err else None, "error_message": err.message if err else None,
                 "completed_at": video.completed_at, "expires_at": video.expires_at}
+        state = tuple(seen.values())
+        if self._last_seen.get(video.id) == state:
+            return  # this process wrote (or found) exactly this already; a newer state elsewhere is newer still
         with self.db.write() as conn:
             conn.execute(_UPDATE_IF_CHANGED, {**seen, "video_id": video.id, "updated_at": time.time()})
+        self._last_seen[video.id] = state
+        while len(self._last_seen) > LAST_SEEN_KEPT:
+            self._last_seen.popitem(last=False)
 
     def set_status(self, video_id: str, status: str) -> None:
+        self._last_seen.pop(video_id, None)
         with self.db.write() as conn:
             conn.execute(jobs.update().where(jobs.c.id == video_id).values(status=status, updated_at=time.time()))
 

@@ -89,7 +89,12 @@ def test_a_poll_that_sees_nothing_new_writes_nothing(record_target):
     written = rows_written(rec)
     rec.update(v(status="in_progress", progress=40))  # the same answer again
     assert sum(written) == 0 and rec.get("video_1").updated_at == before
+    sent: list[str] = []
+    event.listen(rec.db.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    rec.update(v(status="in_progress", progress=40))  # and again: this process knows it wrote nothing new
+    assert sent == []
+    rec.set_status("video_1", "in_progress")  # a change made here is not taken for what a poll saw
     rec.update(v(status="in_progress", progress=41))
     rec.update(v(status="failed", progress=41, error={"code": "x", "message": "m"}))
     row = rec.get("video_1")
-    assert sum(written) == 2 and (row.progress, row.status, row.error_code) == (41, "failed", "x")
+    assert sum(written) == 3 and (row.progress, row.status, row.error_code) == (41, "failed", "x")
