@@ -225,3 +225,16 @@ async def test_a_run_holds_its_lease_until_it_ends(record_target, tmp_path):
         seen.append(record.storyboard_runs("sb_2")[0]["status"])
     seen.append(record.storyboard_runs("sb_2")[0]["status"])
     assert seen == ["running", "interrupted"]
+
+
+def test_a_locked_write_is_one_transaction(record_target):
+    """Claims and reservations read, decide and write as one: a failure half-way leaves nothing behind."""
+    from sora2_bridge.shared.record import RECORD_LOCK_KEY, jobs
+
+    record = JobRecord(record_target)
+    with pytest.raises(RuntimeError), record.db.write(RECORD_LOCK_KEY) as conn:
+        conn.execute(jobs.insert().values(id="video_half", provider="p", base_url="u", kind="create", request="{}",
+                                          status="queued", created_at=0.0, updated_at=0.0))
+        assert record.get("video_half") is None  # not visible to anyone else before it commits
+        raise RuntimeError("the decision failed")
+    assert record.get("video_half") is None

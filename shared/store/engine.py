@@ -115,8 +115,12 @@ class Database:
         """
         with self._guarded():
             conn = self.engine.connect()
-            conn = conn.execution_options(write_lock=True) if lock_key is not None else conn.execution_options(
-                single_statements=True)
+            if lock_key is None:
+                conn = conn.execution_options(single_statements=True)
+            elif self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="READ COMMITTED")  # a real transaction, for this one
+            else:
+                conn = conn.execution_options(write_lock=True)
             with conn, conn.begin():
                 if lock_key is not None and self.dialect == "postgresql":
                     conn.execute(select(func.pg_advisory_xact_lock(lock_key)))
@@ -197,7 +201,9 @@ def _engine(target: str | Path) -> Engine:
         _sqlite_rules(engine, wal=False)
         return engine
     if isinstance(target, str):
-        return create_engine(_postgres_url(target), pool_pre_ping=True)
+        # Statements commit on their own unless a writer asks for a transaction (``write(lock_key)``): a read then
+        # costs one round trip, not BEGIN, the read and a ROLLBACK when the connection goes back to the pool.
+        return create_engine(_postgres_url(target), pool_pre_ping=True, isolation_level="AUTOCOMMIT")
     path = target.expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": LOCK_WAIT_S, "check_same_thread": False})
