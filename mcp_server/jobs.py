@@ -11,7 +11,6 @@ the lease of a server that died lapses, and another collects the job.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import logging
 import time
@@ -229,7 +228,7 @@ class Jobs:
         video_id, prompt = validate_video_id(video_id), validate_prompt(prompt)
         model, size, seconds = await self._source(video_id)
         usd = self.estimate(model, size, seconds) if seconds else self.provider.fallback_price_per_second * 20
-        key = f"{kind}:" + hashlib.sha256(f"{video_id}\0{prompt}".encode()).hexdigest()
+        key = self.client.derived_key(kind, video_id, prompt)  # the key the client files the job under
         return await self._paid(
             key, lambda: self._find_derived(kind, video_id, prompt), usd,
             f"{what} of {video_id} ({seconds} s {model} at {size})", kind, lambda: start(video_id, prompt),
@@ -240,7 +239,7 @@ class Jobs:
         model, size, _ = await self._source(video_id)
         secs = validate_seconds(self.provider, model, seconds)
         usd = self.estimate(model, size, secs)
-        key = "extend:" + hashlib.sha256(f"{video_id}\0{prompt}\0{secs}".encode()).hexdigest()
+        key = self.client.derived_key("extend", video_id, prompt, secs)
         return await self._paid(
             key, lambda: self._find_derived("extend", video_id, prompt, secs), usd,
             f"extending {video_id} by {secs} s ({model} at {size})", "extend",

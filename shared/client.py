@@ -399,7 +399,13 @@ class AsyncSoraClient:
         entry = JobEntry(self.config.provider, self.config.base_url, kind, summary, source_id, key)
         # Reconciliation matches on the prompt, so requests with the same prompt are the ones it could confuse.
         match_key = self.derived_key("prompt", str(summary.get("prompt")))
-        intent = ledger.open_intent(kind, request_key=key, match_key=match_key, started_at=self._clock())
+        holder = ledger.holder_of(key) if key is not None else None
+        if key is not None and holder is not None:
+            recovered = await self._recover(key, holder, matches, entry, match_key, cost)
+            if recovered is not None:
+                return self._started(recovered)
+        intent = ledger.open_intent(kind, request_key=key, match_key=match_key, started_at=self._clock(),
+                                    holder=holder)
         try:
             for attempt in range(self.retry.max_attempts):
                 started = self._clock()
@@ -430,6 +436,30 @@ class AsyncSoraClient:
             raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
         finally:
             ledger.close_intent(intent, "failed")  # no-op unless the request ended without a job
+
+    async def _recover(
+        self,
+        key: str,
+        holder: str,
+        matches: Callable[[Video], bool],
+        entry: JobEntry,
+        match_key: str,
+        cost: Callable[[Video], float | None],
+    ) -> Video | None:
+        """The job an identical request made before its process died, if the service shows it: never paid twice.
+
+        Such a request sent its create under the lease on ``key`` this caller now holds, and its process died before
+        the answer was recorded (a killed ComfyUI worker, an MCP server gone mid-call): its intent is still open.
+        Each is looked up in ``list`` like a lost answer; one not found there is closed as ``abandoned``.
+        """
+        for orphan in self._ledger.orphaned_intents(key, holder=holder, since=self._clock() - self._intent_lifetime()):
+            log.warning("%s: an identical request sent at %.0f never got its answer recorded (its process stopped); "
+                        "checking whether it created the job", entry.kind, orphan["started_at"])
+            found = await self._reconcile(orphan["id"], matches, orphan["started_at"], entry, match_key, cost)
+            if found is not None:
+                return found
+            self._ledger.close_intent(orphan["id"], "abandoned")
+        return None
 
     async def _reconcile_after(
         self, cause: Exception, kind: str, intent: str, *args: Any

@@ -11,7 +11,8 @@ The row is written from the service's raw answer first (id, status, the answer a
 values (cost, model, size, progress, times) filled in, so an answer we cannot fully read still leaves its job here.
 
 Two more tables keep processes that share the record from taking each other's jobs. ``intents``: a row is written
-before every job-creating request and closed when it ends (answered, reconciled, ambiguous, unidentified, failed),
+before every job-creating request and closed when it ends (answered, reconciled, ambiguous, unidentified, failed,
+abandoned),
 so a caller whose answer was lost can see who else is waiting for a job with the same prompt. ``claims``: the video
 id is the primary key, so a job belongs to exactly one request; a claim is taken in a transaction no other writer
 runs beside, together with the check of what is already known. And :meth:`JobRecord.exclusive` makes identical
@@ -26,6 +27,7 @@ from collections import OrderedDict
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,7 @@ intents = Table(
     Column("video_id", SafeText),
     Column("answer", SafeText),
     Column("closed_at", Double),
+    Column("holder", SafeText),  # the lease holder that sent it (see JobRecord.exclusive), if it held one
     Index("intents_live", "match_key", "state"),
 )
 claims = Table(
@@ -151,8 +154,14 @@ def _add_raw_and_note(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {name} TEXT"))
 
 
+def _add_intent_holder(conn: Connection) -> None:
+    """Intents name the lease holder that sent them, so a request whose process died can be told apart."""
+    if "holder" not in {c["name"] for c in inspect(conn).get_columns("intents")}:
+        conn.execute(text("ALTER TABLE intents ADD COLUMN holder TEXT"))
+
+
 # Numbered by position (1, 2, ...); append, never edit or reorder: a database records the last one it ran.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_tables, _add_raw_and_note]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_tables, _add_raw_and_note, _add_intent_holder]
 AMBIGUOUS = "ambiguous"
 AMBIGUOUS_NOTE = (
     "A create whose answer was lost matched this job while another request for the same prompt was in flight, so it "
@@ -246,6 +255,9 @@ _BY_KEY_SINCE = _BY_KEY.where(jobs.c.created_at >= bindparam("since"))
 LAST_SEEN_KEPT = 4096
 """How many jobs' last polled state a record remembers (a few hundred bytes each)."""
 
+# The leases the running task holds through JobRecord.exclusive, by key (a task may hold several, nested).
+_HELD: ContextVar[dict[str, str]] = ContextVar("sora2_held_keys", default={})
+
 # Identical requests in this process wait here first, so only one of them asks the store for the lease.
 _LOCAL_KEYS = KeyedLocks()
 
@@ -289,8 +301,16 @@ class JobRecord:
             if self.target == MEMORY:  # no other process can see this record
                 yield
                 return
-            async with self.leases.hold(f"request:{key}"):
-                yield
+            async with self.leases.hold(f"request:{key}") as me:
+                held = _HELD.set({**_HELD.get(), key: me})
+                try:
+                    yield
+                finally:
+                    _HELD.reset(held)
+
+    def holder_of(self, key: str) -> str | None:
+        """The lease this task holds on ``key`` through :meth:`exclusive`, if it does."""
+        return _HELD.get().get(key)
 
     def add(
         self,
@@ -312,13 +332,31 @@ class JobRecord:
         self.set_derived(video, cost_usd)
 
     # ------------------------------------------------------------------ intents and claims
-    def open_intent(self, kind: str, *, request_key: str | None, match_key: str | None, started_at: float) -> str:
-        """Say, before sending it, that a job-creating request is about to be made; returns the intent's id."""
+    def open_intent(self, kind: str, *, request_key: str | None, match_key: str | None, started_at: float,
+                    holder: str | None = None) -> str:
+        """Say, before sending it, that a job-creating request is about to be made; returns the intent's id.
+
+        ``holder``: the lease on ``request_key`` the sender holds (:meth:`holder_of`), if any.
+        """
         intent_id = uuid.uuid4().hex
         with self.db.write() as conn:
             conn.execute(intents.insert().values(id=intent_id, kind=kind, request_key=request_key,
-                                                 match_key=match_key, started_at=started_at, state="pending"))
+                                                 match_key=match_key, started_at=started_at, state="pending",
+                                                 holder=holder))
         return intent_id
+
+    def orphaned_intents(self, request_key: str, *, holder: str, since: float) -> list[dict[str, Any]]:
+        """Requests for ``request_key`` sent under another holder's lease and never closed, oldest first.
+
+        Asked by the holder of that lease: had their sender lived, it would have closed them before freeing the
+        lease (answered, reconciled or failed). So their process died after sending, and the job may exist.
+        Requests sent without a lease (no holder) are never taken for orphans: they may still be waiting.
+        """
+        query = select(intents).where(
+            intents.c.request_key == request_key, intents.c.state == "pending", intents.c.holder.is_not(None),
+            intents.c.holder != holder, intents.c.started_at >= since).order_by(intents.c.started_at)
+        with self.db.read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     def close_intent(self, intent_id: str, state: str, *, answer: Any = None, video_id: str | None = None) -> None:
         """End a pending intent (a closed one is left as it is), keeping an answer we could not use."""

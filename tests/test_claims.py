@@ -216,3 +216,72 @@ def test_two_processes_one_lost_answer_never_share_a_job(sim, tmp_path):
     claims = record.claims()
     assert set(adopted) <= set(claims) and len(set(claims.values())) == len(claims)
     assert all(i["state"] != "pending" for i in record.intents())
+
+
+# ---------------------------------------------------------------------------------------------- a sender that died
+class Service:
+    """A scripted service that remembers the jobs it made, so ``list`` shows them (one made before the test)."""
+
+    def __init__(self, *already: dict) -> None:
+        self.jobs = list(already)
+        self.creates = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.creates += 1
+            self.jobs.append(video(f"video_new{self.creates}"))
+            return httpx.Response(200, json=self.jobs[-1])
+        return listing(*reversed(self.jobs))
+
+
+def same_request(c: AsyncSoraClient):
+    return c.build_request(PROMPT, model="sora-2", size="720x1280", seconds=4)
+
+
+def died_after_sending(path: Path, key: str, holder: str | None = "worker-2:4242:dead") -> str:
+    """What a worker killed mid-create leaves: an open intent under its lease on ``key``, no answer recorded."""
+    return JobRecord(path).open_intent("create", request_key=key, match_key=match_key(path),
+                                       started_at=time.time() - 5, holder=holder)
+
+
+async def test_the_job_of_a_request_whose_process_died_is_found_not_paid_again(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    orphan = died_after_sending(path, "same-inputs")
+    service = Service(video("video_made_by_the_dead"))  # its create reached the service
+    async with client(path, service) as c:
+        async with c.exclusive("same-inputs"):
+            got = await c.create_from_request(same_request(c), key="same-inputs")
+    assert got.id == "video_made_by_the_dead" and service.creates == 0
+    record = JobRecord(path)
+    assert record.get(got.id).request_key == "same-inputs"  # filed under the key: the next identical call reuses it
+    assert {i["id"]: i["state"] for i in record.intents()} == {orphan: "reconciled"}
+
+
+async def test_a_dead_request_that_never_reached_the_service_is_abandoned_then_sent(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    orphan = died_after_sending(path, "same-inputs")
+    service = Service()  # nothing was made
+    async with client(path, service) as c:
+        async with c.exclusive("same-inputs"):
+            got = await c.create_from_request(same_request(c), key="same-inputs")
+    assert got.id == "video_new1" and service.creates == 1
+    states = {i["id"]: i["state"] for i in JobRecord(path).intents()}
+    assert states[orphan] == "abandoned" and sorted(states.values()) == ["abandoned", "answered"]
+
+
+@pytest.mark.parametrize("case", ["no lease held", "sent without a lease", "another key"])
+async def test_only_a_lease_holder_takes_over_only_its_keys_orphans(tmp_path, case):
+    """A request sent without a lease (the CLI) may still be waiting for its answer; a caller that does not hold the
+    key's lease cannot know the sender is dead: neither adopts anything, and a new job is made."""
+    path = tmp_path / "jobs.sqlite3"
+    orphan = died_after_sending(path, "other-inputs" if case == "another key" else "same-inputs",
+                                holder=None if case == "sent without a lease" else "worker-2:4242:dead")
+    service = Service(video("video_made_by_the_dead"))
+    async with client(path, service) as c:
+        if case == "no lease held":
+            got = await c.create_from_request(same_request(c), key="same-inputs")
+        else:
+            async with c.exclusive("same-inputs"):
+                got = await c.create_from_request(same_request(c), key="same-inputs")
+    assert got.id == "video_new1" and service.creates == 1
+    assert {i["id"]: i["state"] for i in JobRecord(path).intents()}[orphan] == "pending"

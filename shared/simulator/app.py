@@ -430,7 +430,10 @@ class _Api:
                         type="insufficient_quota",
                         code="insufficient_quota",
                     )
-                return await handler(request)
+                response = await handler(request)
+                if faults.config.answer_latency_ms and faults.applies_to(name):
+                    await asyncio.sleep(faults.config.answer_latency_ms / 1000)  # done; the answer is slow
+                return response
             except ApiError as exc:
                 return exc.response(self.config.dialect)
 

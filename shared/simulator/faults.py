@@ -25,7 +25,8 @@ class FaultConfig(BaseModel):
 
     seed: int = 0
     endpoints: list[Endpoint] | None = Field(
-        None, description="Limit rate_limit_*, server_error_* and latency_ms to these endpoints; None = all."
+        None, description="Limit rate_limit_*, server_error_*, latency_ms and answer_latency_ms to these endpoints; "
+        "None = all."
     )
     rate_limit_next: int = Field(0, ge=0, description="The next N API calls answer 429 rate_limit_exceeded.")
     rate_limit_fraction: float = Field(0.0, ge=0.0, le=1.0)
@@ -34,6 +35,9 @@ class FaultConfig(BaseModel):
     server_error_fraction: float = Field(0.0, ge=0.0, le=1.0)
     server_error_status: Literal[500, 502, 503] = 500
     latency_ms: int = Field(0, ge=0, description="Real (wall-clock) delay added before every API call.")
+    answer_latency_ms: int = Field(
+        0, ge=0, description="Real delay between doing the work of a call and sending its answer (a create's job "
+        "exists while its caller still waits: a caller that dies meanwhile never learns its id).")
     drop_download_next: int = Field(
         0, ge=0, description="The next N content downloads send headers and half the body, then drop the connection."
     )

@@ -5,7 +5,8 @@ started as an operator starts them (the CLI entry point, configured by environme
 data folder and its own output folder, sharing the database, the tokens file, the URL secret and the team budget.
 Agents are SDK clients over streamable HTTP with bearer tokens. What is proved: the team budget holds across the
 instances to the cent, an identical request sent to both at once is paid once, a job whose instance was killed
-while waiting for it is saved by the other, and a finished job is downloaded by exactly one instance.
+while waiting for it is saved by the other, a create whose instance was killed before the answer arrived is found
+rather than paid again, and a finished job is downloaded by exactly one instance.
 
 Deadlines here only bound how long a test waits for something to happen; nothing asserts how fast it happens.
 """
@@ -294,6 +295,35 @@ async def test_a_job_whose_instance_died_mid_wait_is_saved_by_the_other(
     assert status.structured_content["status"] == "completed"
     assert status.structured_content["file_path"] == str(saved.resolve())
     assert team.sim.state.jobs_created == 1
+
+
+async def test_a_create_whose_instance_died_before_its_answer_is_not_paid_again(start_team: StartTeam) -> None:
+    """A is killed while the service is still answering its create: the job is made, A never records it. The same
+    request to B waits for A's lease on it to lapse, then finds that job on the service instead of paying again."""
+    team = start_team(10.0, auto_download=False)
+    team.sim.faults.endpoints = ["create"]
+    team.sim.faults.answer_latency_ms = 3000  # the job exists at once; its answer takes 3 s
+    same = {"prompt": "a heron lifting off a frozen pond", **CLIP, "wait_seconds": 0}
+
+    async def on_a() -> CallToolResult:
+        async with agent(team.a, team.tokens[0]) as client:
+            return await client.call_tool("generate_video", same)
+
+    call = asyncio.create_task(on_a())
+    await until("the service made A's job", lambda: team.sim.state.jobs_created == 1)
+    team.a.proc.send_signal(signal.SIGKILL)  # before the answer reaches A
+    team.a.proc.wait()
+    call.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):  # the agent's connection died with A
+        await call
+    team.sim.faults.answer_latency_ms = 0
+
+    async with agent(team.b, team.tokens[0]) as client:
+        again = await client.call_tool("generate_video", same)
+    assert not again.is_error, text_of(again)
+    [made] = team.sim.state.jobs
+    assert again.structured_content["video_id"] == made
+    assert team.sim.state.jobs_created == 1 and team.sim.state.requests["create"] == 1
 
 
 async def test_a_finished_job_is_collected_by_exactly_one_instance(start_team: StartTeam) -> None:
