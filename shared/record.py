@@ -281,11 +281,6 @@ class JobRecord:
         self._last_seen: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self.db.migrate(record_version, MIGRATIONS, RECORD_LOCK_KEY)
 
-    @property
-    def path(self) -> Path | None:
-        """The SQLite file, if the record is one."""
-        return self.target.expanduser() if isinstance(self.target, Path) else None
-
     def close(self) -> None:
         self.db.close()
 
