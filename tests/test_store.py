@@ -238,3 +238,18 @@ def test_a_locked_write_is_one_transaction(record_target):
         assert record.get("video_half") is None  # not visible to anyone else before it commits
         raise RuntimeError("the decision failed")
     assert record.get("video_half") is None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(alphabet=st.one_of(st.sampled_from("#?%&=+;:@[] ,'\"\\~"),  # what a URL would read
+                                        st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",))),
+                    min_size=1, max_size=30).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200))
+def test_a_data_folder_may_be_named_anything(tmp_path_factory, name):
+    """ComfyUI installed under "AI #1", a folder called "what?" or "100%": the record is where it was asked to be."""
+    folder = tmp_path_factory.mktemp("data") / name
+    record = JobRecord(folder / "jobs.sqlite3")
+    record.add(Video(id="video_1", status="queued"), provider="p", base_url="u", kind="create", request={},
+               cost_usd=None)
+    record.close()
+    assert sorted(p.name for p in folder.iterdir())[0] == "jobs.sqlite3"
+    assert JobRecord(folder / "jobs.sqlite3").get("video_1") is not None

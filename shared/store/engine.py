@@ -14,6 +14,7 @@ the job record (and the MCP servers their spending ledger); without it each data
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, Engine, Table, Text, TypeDecorator, create_en
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from ..errors import ConfigurationError
 
@@ -157,8 +158,6 @@ class Database:
 
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
     """The drivers' "cannot reach or lock the database" errors (not a mistake in a query)."""
-    import sqlite3
-
     errors: list[type[BaseException]] = [sqlite3.OperationalError]
     try:
         import psycopg
@@ -206,7 +205,9 @@ def _engine(target: str | Path) -> Engine:
         return create_engine(_postgres_url(target), pool_pre_ping=True, isolation_level="AUTOCOMMIT")
     path = target.expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": LOCK_WAIT_S, "check_same_thread": False})
+    # Connected by path, never through a URL: a data folder may be named anything ("AI #1", "what?", "100%").
+    engine = create_engine("sqlite://", poolclass=QueuePool, creator=lambda: sqlite3.connect(
+        path, timeout=LOCK_WAIT_S, check_same_thread=False))
     _sqlite_rules(engine, wal=True)
     return engine
 
@@ -259,8 +260,6 @@ def _enter_wal(dbapi_connection: Any) -> None:
     WAL at the same moment (two ComfyUI workers, or an MCP server and the CLI, opening a fresh data folder together).
     That is a wait, not a fault: retry until the same deadline as every other statement.
     """
-    import sqlite3
-
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
