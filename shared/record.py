@@ -463,9 +463,11 @@ class JobRecord:
         ).on_conflict_do_nothing())
 
     def _claim(self, conn: Connection, video_id: str, intent_id: str, how: str) -> bool:
-        result = conn.execute(self.db.insert_ignoring(claims).values(
-            video_id=video_id, intent_id=intent_id, how=how, claimed_at=time.time()).on_conflict_do_nothing())
-        return result.rowcount == 1
+        """Claim ``video_id`` for ``intent_id``; False if it was claimed before. Told by the row the insert returns:
+        a driver's row count is not to be trusted here (psycopg reports -1 for an insert that did insert)."""
+        return conn.execute(self.db.insert_ignoring(claims).values(
+            video_id=video_id, intent_id=intent_id, how=how, claimed_at=time.time(),
+        ).on_conflict_do_nothing().returning(claims.c.video_id)).first() is not None
 
     @staticmethod
     def _close(conn: Connection, intent_id: str, state: str, *, answer: Any = None,

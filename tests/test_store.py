@@ -253,3 +253,18 @@ def test_a_data_folder_may_be_named_anything(tmp_path_factory, name):
     record.close()
     assert sorted(p.name for p in folder.iterdir())[0] == "jobs.sqlite3"
     assert JobRecord(folder / "jobs.sqlite3").get("video_1") is not None
+
+
+def test_a_job_is_claimed_once_and_its_first_claim_is_no_warning(record_target):
+    """The answer's own request claims its job without a "lost answer" note; a second claimant is refused."""
+    from sora2_bridge.shared.record import JobEntry
+
+    record = JobRecord(record_target)
+    entry = JobEntry("p", "u", "create", {"prompt": "a fox"}, request_key="k")
+    first = record.open_intent("create", request_key="k", match_key="m", started_at=time.time())
+    answer = {"id": "video_1", "object": "video", "status": "queued"}
+    assert record.record_answer("video_1", answer, intent_id=first, entry=entry) is True
+    assert record.get("video_1").note is None and record.claims() == {"video_1": first}
+    second = record.open_intent("create", request_key="k", match_key="m", started_at=time.time())
+    assert record.record_answer("video_1", answer, intent_id=second, entry=entry) is False
+    assert record.claims() == {"video_1": first} and "Also claimed" in record.get("video_1").note
