@@ -1,7 +1,7 @@
 """A create whose answer was lost never adopts a job another caller recorded, claimed or is still waiting for.
 
-Scripted transports drive each rule on one shared record file (a second JobRecord on the same file stands for
-another process); the last test runs two real processes against one simulator over TCP.
+Scripted transports drive each rule on one shared record (a second JobRecord on it stands for another process), a
+SQLite file and a PostgreSQL database alike; one test runs two real processes against one simulator over TCP.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def listing(*videos: dict) -> httpx.Response:
     return httpx.Response(200, json={"object": "list", "data": list(videos), "has_more": False})
 
 
-def client(path: Path, handler) -> AsyncSoraClient:
+def client(path: Path | str, handler) -> AsyncSoraClient:
     async def no_sleep(_: float) -> None:
         return None
 
@@ -45,7 +45,7 @@ def client(path: Path, handler) -> AsyncSoraClient:
 class OtherProcess:
     """Another caller on the same record file, creating the same prompt."""
 
-    def __init__(self, path: Path, match_key: str, started_at: float | None = None) -> None:
+    def __init__(self, path: Path | str, match_key: str, started_at: float | None = None) -> None:
         self.record = JobRecord(path)
         self.entry = JobEntry("custom", "https://sora.test/v1", "create", {"prompt": PROMPT}, request_key="other")
         self.intent = self.record.open_intent("create", request_key="other", match_key=match_key,
@@ -55,12 +55,12 @@ class OtherProcess:
         return self.record.record_answer(vid, video(vid), intent_id=self.intent, entry=self.entry)
 
 
-def match_key(path: Path) -> str:
+def match_key(path: Path | str) -> str:
     return client(path, lambda r: httpx.Response(500)).derived_key("prompt", PROMPT)
 
 
-async def test_a_job_claimed_while_our_request_was_in_flight_is_not_adopted(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_a_job_claimed_while_our_request_was_in_flight_is_not_adopted(record_target):
+    path = record_target
     other = OtherProcess(path, match_key(path))
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -78,8 +78,8 @@ async def test_a_job_claimed_while_our_request_was_in_flight_is_not_adopted(tmp_
         assert states == {other.intent: "answered", claims["video_ours"]: "reconciled"}
 
 
-async def test_two_free_candidates_while_another_caller_waits_are_ambiguous_and_recorded(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_two_free_candidates_while_another_caller_waits_are_ambiguous_and_recorded(record_target):
+    path = record_target
     other = OtherProcess(path, match_key(path))  # its answer has not arrived yet
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -106,8 +106,8 @@ async def test_two_free_candidates_while_another_caller_waits_are_ambiguous_and_
         assert c.record.get("video_a").status == "ambiguous"
 
 
-async def test_a_single_candidate_while_another_caller_waits_is_ambiguous(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_a_single_candidate_while_another_caller_waits_is_ambiguous(record_target):
+    path = record_target
     OtherProcess(path, match_key(path))
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -120,8 +120,8 @@ async def test_a_single_candidate_while_another_caller_waits_is_ambiguous(tmp_pa
             await c.create(PROMPT)
 
 
-async def test_an_intent_older_than_a_create_can_last_is_ignored(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_an_intent_older_than_a_create_can_last_is_ignored(record_target):
+    path = record_target
     OtherProcess(path, match_key(path), started_at=time.time() - 24 * 3600)  # a process that died long ago
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -133,8 +133,8 @@ async def test_an_intent_older_than_a_create_can_last_is_ignored(tmp_path):
         assert (await c.create(PROMPT)).id == "video_a"
 
 
-async def test_intents_are_closed_however_the_request_ends(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_intents_are_closed_however_the_request_ends(record_target):
+    path = record_target
     answers = iter([httpx.Response(200, json=video("video_ok")),
                     httpx.Response(400, json={"error": {"message": "bad size", "param": "size"}})])
 
@@ -238,14 +238,14 @@ def same_request(c: AsyncSoraClient):
     return c.build_request(PROMPT, model="sora-2", size="720x1280", seconds=4)
 
 
-def died_after_sending(path: Path, key: str, holder: str | None = "worker-2:4242:dead") -> str:
+def died_after_sending(path: Path | str, key: str, holder: str | None = "worker-2:4242:dead") -> str:
     """What a worker killed mid-create leaves: an open intent under its lease on ``key``, no answer recorded."""
     return JobRecord(path).open_intent("create", request_key=key, match_key=match_key(path),
                                        started_at=time.time() - 5, holder=holder)
 
 
-async def test_the_job_of_a_request_whose_process_died_is_found_not_paid_again(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_the_job_of_a_request_whose_process_died_is_found_not_paid_again(record_target):
+    path = record_target
     orphan = died_after_sending(path, "same-inputs")
     service = Service(video("video_made_by_the_dead"))  # its create reached the service
     async with client(path, service) as c:
@@ -257,8 +257,8 @@ async def test_the_job_of_a_request_whose_process_died_is_found_not_paid_again(t
     assert {i["id"]: i["state"] for i in record.intents()} == {orphan: "reconciled"}
 
 
-async def test_a_dead_request_that_never_reached_the_service_is_abandoned_then_sent(tmp_path):
-    path = tmp_path / "jobs.sqlite3"
+async def test_a_dead_request_that_never_reached_the_service_is_abandoned_then_sent(record_target):
+    path = record_target
     orphan = died_after_sending(path, "same-inputs")
     service = Service()  # nothing was made
     async with client(path, service) as c:
@@ -270,10 +270,10 @@ async def test_a_dead_request_that_never_reached_the_service_is_abandoned_then_s
 
 
 @pytest.mark.parametrize("case", ["no lease held", "sent without a lease", "another key"])
-async def test_only_a_lease_holder_takes_over_only_its_keys_orphans(tmp_path, case):
+async def test_only_a_lease_holder_takes_over_only_its_keys_orphans(record_target, case):
     """A request sent without a lease (the CLI) may still be waiting for its answer; a caller that does not hold the
     key's lease cannot know the sender is dead: neither adopts anything, and a new job is made."""
-    path = tmp_path / "jobs.sqlite3"
+    path = record_target
     orphan = died_after_sending(path, "other-inputs" if case == "another key" else "same-inputs",
                                 holder=None if case == "sent without a lease" else "worker-2:4242:dead")
     service = Service(video("video_made_by_the_dead"))
