@@ -35,6 +35,8 @@ from .callers import current_caller
 
 # A reservation whose server died before it could settle stops counting after this long.
 STALE_RESERVATION_SECONDS = 3600.0
+# How long a "the collector follows this job" is believed without asking again.
+FOLLOWS_KEPT_SECONDS = 30.0
 # The key of the PostgreSQL advisory lock every reservation (and migration) holds until its transaction ends:
 # it serializes budget checks across every server sharing the database. Any fixed 64-bit number will do.
 RESERVE_LOCK_KEY = 0x50_52_A2_B0_D6_E7
@@ -142,6 +144,8 @@ class Ledger:
         # (video id, caller) pairs known to be owned: a spent row is never taken back, so a yes stays a yes and
         # every later poll of the same job skips the query. A no is asked again (the job may be made elsewhere).
         self._owned: set[tuple[str, str]] = set()
+        # (video id, provider, base URL) -> when it was last seen followed by the collector (see follows).
+        self._follows: dict[tuple[str, str, str], float] = {}
         self.db.migrate(schema_version, MIGRATIONS, RESERVE_LOCK_KEY)
 
     def close(self) -> None:
@@ -206,12 +210,26 @@ class Ledger:
             return [video_id for video_id in conn.execute(_followed(provider, base_url, since)).scalars() if video_id]
 
     def follows(self, video_id: str, provider: str, base_url: str, since: float) -> bool:
-        """Whether ``video_id`` is among :meth:`video_ids` (one row looked up, not the whole window listed)."""
+        """Whether ``video_id`` is among :meth:`video_ids` (one row looked up, not the whole window listed).
+
+        Every poll of a finished, unsaved job asks (for the agent's hint), so a yes is kept for
+        ``FOLLOWS_KEPT_SECONDS``: :meth:`unfollow` here forgets it at once, one on another server within that time.
+        """
+        now = time.time()
+        key = (video_id, provider, base_url)
+        if now - self._follows.get(key, float("-inf")) < FOLLOWS_KEPT_SECONDS:
+            return True
         query = _followed(provider, base_url, since).where(spend.c.video_id == video_id).limit(1)
         with self.db.read() as conn:
-            return conn.execute(query).first() is not None
+            follows = conn.execute(query).first() is not None
+        if follows:
+            if len(self._follows) > 4096:
+                self._follows = {k: t for k, t in self._follows.items() if now - t < FOLLOWS_KEPT_SECONDS}
+            self._follows[key] = now
+        return follows
 
     def unfollow(self, video_id: str) -> None:
         """Stop collecting ``video_id``; kept across restarts and shared by every server using this ledger."""
+        self._follows = {k: t for k, t in self._follows.items() if k[0] != video_id}
         with self.db.write() as conn:
             conn.execute(self.db.insert_ignoring(unfollowed).values(video_id=video_id, at=time.time()).on_conflict_do_nothing())

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from sora2_bridge.mcp_server import ledger_store
 from sora2_bridge.mcp_server.callers import Caller, acting_as
@@ -111,13 +111,25 @@ def test_owned_by_and_unfollow(ledger: Ledger):
         rid, _ = ledger.reserve(0.1, 1.0, REAL, ROW)
     ledger.settle(rid, "video_a")  # type: ignore[arg-type]
     assert ledger.owned_by("video_a", "alice") and not ledger.owned_by("video_a", "bob")
+    assert not ledger.follows("video_a", "cometapi", "https://x/v1", time.time() + 60)  # outside the window
     assert ledger.follows("video_a", "cometapi", "https://x/v1", 0)
     assert not ledger.follows("video_a", "cometapi", "https://elsewhere/v1", 0)
-    assert not ledger.follows("video_a", "cometapi", "https://x/v1", time.time() + 60)  # outside the window
     ledger.unfollow("video_a")
     ledger.unfollow("video_a")  # twice is the same as once
     assert ledger.video_ids("cometapi", "https://x/v1", 0) == []
     assert not ledger.follows("video_a", "cometapi", "https://x/v1", 0)
+
+
+def test_a_followed_job_is_not_asked_again_until_unfollowed(ledger: Ledger, tmp_path: Path):
+    """Every poll of a finished, unsaved job asks whether the collector follows it: a yes is believed a while."""
+    rid, _ = ledger.reserve(0.1, 1.0, REAL, ROW)
+    ledger.settle(rid, "video_f")  # type: ignore[arg-type]
+    asked: list[str] = []
+    event.listen(ledger.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: asked.append(statement))
+    assert all(ledger.follows("video_f", "cometapi", "https://x/v1", 0) for _ in range(5))
+    assert len([q for q in asked if "unfollowed" in q]) == 1
+    ledger.unfollow("video_f")  # this server stopped it: known at once
+    assert not ledger.follows("video_f", "cometapi", "https://x/v1", 0)
 
 
 def test_a_known_owner_is_not_asked_again_but_a_stranger_is(ledger: Ledger):
