@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sora2_bridge.shared import JobRecord, Video
 from sora2_bridge.shared.record import open_record
 from sora2_bridge.shared.store import ENV_DATABASE_URL, StoreUnavailable
-from sora2_bridge.shared.store.engine import SafeText
+from sora2_bridge.shared.store.engine import PING_IF_IDLE_S, SafeText
 
 # Any text at all: NUL, lone surrogates (JSON can carry "\ud800"), controls, every plane.
 ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=40)
@@ -188,10 +188,17 @@ def test_a_database_restarted_or_gone_is_survived_or_said(postgres_server, postg
     kill = text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name")
     with admin.connect() as conn:
         conn.execute(kill, {"name": name})
-    assert record.get("video_1") is not None  # every pooled connection was dropped: reconnected
+    time.sleep(PING_IF_IDLE_S + 0.1)  # a restart takes longer than this: the idle connection is checked first
+    assert record.get("video_1") is not None  # every pooled connection was dropped: reconnected, unseen
+    with admin.connect() as conn:
+        conn.execute(kill, {"name": name})  # dropped while in use: that call says so, the next one reconnects
+    with pytest.raises(StoreUnavailable, match="cannot be used right now"):
+        record.get("video_1")
+    assert record.get("video_1") is not None
     with admin.connect() as conn:
         conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
         conn.execute(kill, {"name": name})
+    time.sleep(PING_IF_IDLE_S + 0.1)
     try:
         with pytest.raises(StoreUnavailable, match=name) as caught:
             record.get("video_1")

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, Text, TypeDecorator, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ..errors import ConfigurationError
@@ -34,6 +34,8 @@ ENV_DATABASE_URL = "SORA2_DATABASE_URL"
 MEMORY = ":memory:"
 LOCK_WAIT_S = 30.0
 """How long a statement waits for another process's write lock before the store reports itself unusable."""
+PING_IF_IDLE_S = 1.0
+"""A PostgreSQL connection idle longer than this is checked before use (see ``_ping_when_idle``)."""
 
 
 class StoreUnavailable(ConfigurationError):
@@ -202,7 +204,9 @@ def _engine(target: str | Path) -> Engine:
     if isinstance(target, str):
         # Statements commit on their own unless a writer asks for a transaction (``write(lock_key)``): a read then
         # costs one round trip, not BEGIN, the read and a ROLLBACK when the connection goes back to the pool.
-        return create_engine(_postgres_url(target), pool_pre_ping=True, isolation_level="AUTOCOMMIT")
+        engine = create_engine(_postgres_url(target), isolation_level="AUTOCOMMIT")
+        _ping_when_idle(engine)
+        return engine
     path = target.expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     # Connected by path, never through a URL: a data folder may be named anything ("AI #1", "what?", "100%").
@@ -210,6 +214,30 @@ def _engine(target: str | Path) -> Engine:
         path, timeout=LOCK_WAIT_S, check_same_thread=False))
     _sqlite_rules(engine, wal=True)
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use if it has been idle a while; a dead one is replaced, unseen.
+
+    A connection idle for ``PING_IF_IDLE_S`` may have been closed by a server restart, a failover or a firewall;
+    one used moments ago almost never has, and pinging every checkout (SQLAlchemy's ``pool_pre_ping``) costs a
+    round trip per statement: 0.6 ms of every MCP poll under load on the team benchmark. A connection that dies
+    while busy fails that one call readably (``StoreUnavailable``), and the pool is renewed for the next.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IF_IDLE_S:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+        except Exception as exc:  # noqa: BLE001 - any failure means this connection is no use
+            raise DisconnectionError(str(exc)) from None
 
 
 def _postgres_url(target: str) -> URL:
