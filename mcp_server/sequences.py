@@ -228,17 +228,21 @@ class Sequences:
         film = folder / f"sequence-{plan.id.removeprefix('sb_')[:12]}.mp4"
         return dataclasses.replace(plan, film=film, contact_sheet=film.with_suffix(".png"))
 
-    async def start(self, plan: Plan) -> tuple[_Run, float | None, bool]:
+    async def start(self, plan: Plan) -> tuple[_Run | None, float | None, bool]:
         """The running (or finished) run of ``plan``, or a new one once the guard holds what is missing.
 
-        Returns the run, what was reserved (None when reused) and whether it was an existing run. A token that
-        starts it (or gives the same shots again) may see it from then on.
+        Returns the run (None: it runs on another server sharing the record), what was reserved (None when reused)
+        and whether it was an existing run. A token that starts it (or gives the same shots again) may see it from
+        then on.
         """
         async with self._lock:
             run = self._runs.get(plan.id)
             if run is not None and (run.active or (run.status == "completed" and plan.film.is_file())):
                 _claim(self.jobs.guard, plan.id)
                 return run, None, True
+            if self._running_elsewhere(plan.id):  # the same call reached another instance first: answer with its run
+                _claim(self.jobs.guard, plan.id)
+                return None, None, True
             jobs = self.jobs
             check_output_folder(jobs.settings)  # the clips must be savable before anything is paid
             states = {s.id: s for s in storyboard_status(plan, jobs.record)}
@@ -281,6 +285,11 @@ class Sequences:
             run.status, run.error = "failed", str(exc) or exc.__class__.__name__
         finally:
             spend.close()
+
+    def _running_elsewhere(self, sequence_id: str) -> bool:
+        """Whether another process sharing the record is running this sequence now (it holds the run's lease)."""
+        runs = self.jobs.record.storyboard_runs(sequence_id, limit=1)
+        return bool(runs) and runs[0]["status"] == "running"
 
     def view(self, sequence_id: str) -> SequenceResult | None:
         """What is known of a sequence: this server's run, else the job record's (after a restart).
@@ -402,7 +411,7 @@ only what is missing. Shot forms, lengths, prices: the storyboard prompt.""",
             plan = await sequences.plan(storyboard, images, characters)
             for warning in plan.warnings:  # reaches a listening client before anything is paid
                 await ctx.report_progress(0.0, None, f"Warning: {warning}.")
-            run, reserved, reused = await sequences.start(plan)
+            _, reserved, reused = await sequences.start(plan)
             result = sequences.view(plan.id)
             assert result is not None
             result.reused_existing, result.to_pay_usd = reused, reserved

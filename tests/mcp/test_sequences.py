@@ -215,3 +215,21 @@ async def test_status_of_an_unknown_sequence_is_a_readable_error(server):
         malformed = error(await c.call_tool("get_sequence_status", {"sequence_id": "video_1"}))
     assert "No sequence sb_000" in missing and "generate_sequence" in missing
     assert "sequence_id" in malformed
+
+
+async def test_a_sequence_running_on_another_server_is_answered_not_started_again(make_server, sim, sim_config):
+    """Behind a round-robin proxy an agent's retry of generate_sequence reaches the other instance: it answers with
+    the run already going (running, nothing reserved), instead of a second run reserving the missing shots again."""
+    sim_config.instant = False
+    sim_config.speed = 2.0  # a 4 s clip: about 1 s queued, 2 s rendering, so the first shot is still running
+    first, second = make_server(), make_server()  # two servers on one record, as two instances on one database
+    async with Client(first) as a, Client(second) as b:
+        started = ok(await a.call_tool("generate_sequence", ARGS))
+        again = ok(await b.call_tool("generate_sequence", ARGS))
+        seen = ok(await b.call_tool("get_sequence_status", {"sequence_id": started["sequence_id"]}))
+        done = ok(await wait_done(a, started["sequence_id"]))
+    assert again["sequence_id"] == started["sequence_id"] and again["reused_existing"] is True
+    assert not again.get("to_pay_usd") and again["status"] == "running" and seen["status"] == "running"
+    assert "nothing new was paid" in again["hint"]
+    assert done["status"] == "completed" and sim.state.requests["create"] == len(SHOTS)
+    assert sorted(state for _, state, _ in ledger_rows()) == ["spent"] * len(SHOTS)  # one reservation per shot
