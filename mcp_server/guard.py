@@ -10,9 +10,10 @@ their servers often); a per-lifetime budget counts what this server process spen
 row records the caller's name, which also says whose job a video is.
 
 Files: outputs only inside the output folder (bare file names, no separators, no ``..``), inputs (images, and the
-videos characters are made from) only inside the configured input folders after following symlinks. URLs: https only, every address the host resolves to must be
-public (no loopback, private, link-local, CGNAT, multicast or reserved range), the connection is pinned to the
-vetted address (no DNS-rebinding window), redirects are re-checked, and the body is size-capped.
+videos characters are made from) only inside the configured input folders after following symlinks. URLs: https
+only, every address the host resolves to must be public (no loopback, private, link-local, CGNAT, multicast or
+reserved range), the connection is pinned to the vetted address (no DNS-rebinding window), redirects are
+re-checked, and the body is size-capped.
 """
 
 from __future__ import annotations

@@ -232,4 +232,5 @@ class Ledger:
         """Stop collecting ``video_id``; kept across restarts and shared by every server using this ledger."""
         self._follows = {k: t for k, t in self._follows.items() if k[0] != video_id}
         with self.db.write() as conn:
-            conn.execute(self.db.insert_ignoring(unfollowed).values(video_id=video_id, at=time.time()).on_conflict_do_nothing())
+            conn.execute(self.db.insert_ignoring(unfollowed).values(video_id=video_id, at=time.time())
+                         .on_conflict_do_nothing())

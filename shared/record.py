@@ -458,7 +458,8 @@ class JobRecord:
         req = entry.request
         conn.execute(self.db.insert_ignoring(jobs).values(
             id=video_id, provider=entry.provider, base_url=entry.base_url, kind=entry.kind, source_id=entry.source_id,
-            model=req.get("model"), size=req.get("size"), seconds=req.get("seconds"), prompt=req.get("prompt"), request=json.dumps(req), request_key=entry.request_key, status=status,
+            model=req.get("model"), size=req.get("size"), seconds=req.get("seconds"), prompt=req.get("prompt"),
+            request=json.dumps(req), request_key=entry.request_key, status=status,
             created_at=now, updated_at=now, raw=_json(answer), note=note, progress=0, files="{}",
         ).on_conflict_do_nothing())
 

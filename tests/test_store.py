@@ -252,7 +252,7 @@ def test_a_locked_write_is_one_transaction(record_target):
                                         st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",))),
                     min_size=1, max_size=30).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200))
 def test_a_data_folder_may_be_named_anything(tmp_path_factory, name):
-    """A folder called "what?", "100%" or "AI #1": the record is where it was asked to be, not where a URL would put it."""
+    """A folder called "what?", "100%" or "AI #1": the record is where it was asked, not where a URL would put it."""
     folder = tmp_path_factory.mktemp("data") / name
     record = JobRecord(folder / "jobs.sqlite3")
     record.add(Video(id="video_1", status="queued"), provider="p", base_url="u", kind="create", request={},

@@ -77,8 +77,9 @@ class SafeText(TypeDecorator[str]):
 class Database:
     """One engine with the store's rules: how to open it, how a writer serializes, how its schema is migrated.
 
-    ``what`` names the contents in messages ("the job record"). ``target`` is a SQLite file (a Path), ``":memory:"`` (this process only), or a PostgreSQL URL (any other str,
-    as :func:`database_url` returns it from the environment: anything else in it is refused by name).
+    ``what`` names the contents in messages ("the job record"). ``target`` is a SQLite file (a Path),
+    ``":memory:"`` (this process only), or a PostgreSQL URL (any other str, as :func:`database_url` returns it from
+    the environment: anything else in it is refused by name).
     """
 
     def __init__(self, target: str | Path, what: str) -> None:
@@ -113,8 +114,8 @@ class Database:
         write lock per file, taken at ``BEGIN IMMEDIATE``; PostgreSQL takes the advisory lock ``lock_key`` until the
         transaction ends.
 
-        Without: for single statements, each its own transaction. On SQLite no BEGIN is sent for them (a statement
-        commits by itself), which halves the work of the writes every poll makes.
+        Without: for single statements, each its own transaction: no BEGIN is sent for them (on SQLite a statement
+        commits by itself; PostgreSQL connections run in autocommit), one round trip fewer per statement.
         """
         with self._guarded():
             conn = self.engine.connect()
@@ -154,7 +155,8 @@ class Database:
                 yield
             except DBAPIError as exc:
                 if exc.connection_invalidated or isinstance(exc.orig, _UNAVAILABLE):
-                    raise StoreUnavailable(f"{self.where[0].upper()}{self.where[1:]} cannot be used right now ({_reason(exc)}).") from None
+                    where = self.where[0].upper() + self.where[1:]
+                    raise StoreUnavailable(f"{where} cannot be used right now ({_reason(exc)}).") from None
                 raise
 
 

@@ -291,7 +291,8 @@ def _plan_character(entry: CharacterEntry, spec: Provider, keyspace: str, base: 
     its price; a video file is read and checked now, before anything is sent."""
     name = entry.name
     if entry.id is not None:
-        return PlannedCharacter(name, "id", entry.id, _key(spec, keyspace, "character", None, name, "id", entry.id), 0.0)
+        key = _key(spec, keyspace, "character", None, name, "id", entry.id)
+        return PlannedCharacter(name, "id", entry.id, key, 0.0)
     price = spec.character_price_usd
     if entry.shot is not None:
         source = planned[entry.shot]
@@ -303,12 +304,13 @@ def _plan_character(entry: CharacterEntry, spec: Provider, keyspace: str, base: 
     except InvalidInputError as exc:
         raise InvalidInputError(f'storyboard field "characters.{name}.video": {exc}',
                                 param=f"characters.{name}.video") from None
-    return PlannedCharacter(name, "video", str(path), _key(spec, keyspace, "character", None, name, "video", video.sha256),
-                            price, video)
+    key = _key(spec, keyspace, "character", None, name, "video", video.sha256)
+    return PlannedCharacter(name, "video", str(path), key, price, video)
 
 
 def _plan_shot(
-    shot: Any, index: int, spec: Provider, keyspace: str, base: Path, default_model: str, size: str, default_seconds: int,
+    shot: Any, index: int, spec: Provider, keyspace: str, base: Path, default_model: str, size: str,
+    default_seconds: int,
     planned: dict[str, PlannedShot], *, in_film: bool, image: ImageInput | bytes | None = None,
     cast: Mapping[str, PlannedCharacter],
 ) -> PlannedShot:
@@ -344,7 +346,8 @@ def _plan_shot(
                           shot.seconds if shot.seconds is not None else default_seconds))
         return PlannedShot(kind=kind, model=source.model, size=source.size, seconds=source.seconds + added,
                            added_seconds=added, cost_usd=estimate_cost(spec, source.model, source.size, added),
-                           key=_key(spec, keyspace, "extend", source.key, shot.prompt, added), source=source.id, **common)
+                           key=_key(spec, keyspace, "extend", source.key, shot.prompt, added), source=source.id,
+                           **common)
     model = check("model", validate_model, shot.model or default_model)
     check("model", validate_size, spec, model, size)
     seconds = int(check("seconds", validate_seconds, spec, model,
