@@ -66,7 +66,6 @@ from .models import (
     validate_seconds,
     validate_video_id,
 )
-from .locks import KeyedLocks
 from .polling import PollPolicy, PollState
 from .pricing import cost_if_known, estimate_cost
 from .progress import ProgressCallback, ProgressEvent
@@ -80,7 +79,6 @@ CancelCheck = Callable[[], bool]
 # Clock skew allowed between us and the service when matching a reconciled job to our attempt.
 RECONCILE_SKEW = 5.0
 _DEFAULT = object()
-_CHARACTER_LOCKS = KeyedLocks()
 MAX_LIST_PAGES = 1000
 """The most pages one listing fetches (100,000 videos at the largest page size). A service that keeps saying
 ``has_more`` with ever new cursors would otherwise be paged forever; no real account comes near this."""
@@ -561,9 +559,9 @@ class AsyncSoraClient:
         name = validate_character_name(name)
         clip = video if isinstance(video, CharacterVideo) else load_character_video(video)
         source = video if isinstance(video, (str, Path)) else None
-        # Two identical calls at once in this process (an agent firing a tool twice) make one character: the
-        # second waits, then finds the first in the record.
-        async with _CHARACTER_LOCKS.hold(f"{self.config.provider}|{self.config.base_url}|{name}|{clip.sha256}"):
+        # Two identical calls at once (an agent firing a tool twice, two workers sharing the record) make one
+        # character: the second waits, then finds the first in the record.
+        async with self.exclusive(f"character:{self.config.provider}|{self.config.base_url}|{name}|{clip.sha256}"):
             return await self._make_character(name, clip, source)
 
     async def _make_character(self, name: str, clip: CharacterVideo, source: Any) -> Character:
