@@ -76,6 +76,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    """End a server process started by a test: asked to stop, killed if it does not within 10 s."""
+    if proc.returncode is None:
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=10)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 async def test_streamable_http_transport(tmp_path):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -101,13 +112,7 @@ async def test_streamable_http_transport(tmp_path):
         assert "generate_video" in tools
         assert price.structured_content["usd"] == 2.4 and price.structured_content["simulated"]
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await stop(proc)
 
 
 async def test_simulate_keeps_jobs_across_server_processes(tmp_path):

@@ -34,7 +34,7 @@ from sora2_bridge.mcp_server.media_links import (
 from sora2_bridge.mcp_server.settings import ENV_PUBLIC_URL, Settings
 from sora2_bridge.shared.errors import ConfigurationError
 
-from .test_end_to_end import server_command, user_env
+from .test_end_to_end import server_command, stop, user_env
 from .test_sequences import SHOTS, wait_done
 
 PROMPT = "A calico cat playing a piano on stage"
@@ -253,13 +253,7 @@ async def test_sora2_mcp_over_http_links_files_at_its_bound_address(tmp_path):
         assert fetched.content == Path(ok(saved)["file_path"]).read_bytes()
         assert (tmp_path / "data" / SECRET_FILE).is_file()
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await stop(proc)
 
 
 # ---------------------------------------------------------------------------------------------- not over HTTP
