@@ -3,39 +3,17 @@ made once, reused from the record, named in clips, and refused before anything i
 
 from __future__ import annotations
 
-import io
 import re
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from rich.console import Console
 
-from sora2_bridge import cli
 from sora2_bridge.shared.record import RECORD_FILE, JobRecord
 from sora2_bridge.shared.simulator.render import character_box, character_colours
 from sora2_bridge.shared.video import decode_frames
 
-
-def run(*argv: str, width: int = 10_000) -> tuple[int, str, str]:
-    """``sora2 ARGV`` in-process with consoles of ``width``: (exit code, stdout, stderr)."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    saved = cli.out, cli.err
-    cli.out = Console(file=stdout, width=width, soft_wrap=True)
-    cli.err = Console(file=stderr, width=width, soft_wrap=True)
-    try:
-        rc = cli.main(list(argv))
-    finally:
-        cli.out, cli.err = saved
-    return rc, stdout.getvalue(), stderr.getvalue()
-
-
-def one_json(stdout: str) -> dict[str, Any]:
-    data = json.loads(stdout)  # exactly one object: json.loads refuses trailing data
-    assert isinstance(data, dict)
-    return data
+from .test_cli_output import one_json, run
 
 
 @pytest.fixture

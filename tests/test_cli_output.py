@@ -112,12 +112,13 @@ def fresh_data(monkeypatch, tmp_path) -> Callable[[], Path]:
     return make
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    """``sora2 ARGV`` in-process, with wide consoles so table cells are never cut: (exit code, stdout, stderr)."""
+def run(*argv: str, width: int = 100_000) -> tuple[int, str, str]:
+    """``sora2 ARGV`` in-process with consoles of ``width`` (by default so wide that table cells are never cut):
+    (exit code, stdout, stderr)."""
     stdout, stderr = io.StringIO(), io.StringIO()
     saved = cli.out, cli.err
-    cli.out = Console(file=stdout, width=100_000, soft_wrap=True)
-    cli.err = Console(file=stderr, width=100_000, soft_wrap=True)
+    cli.out = Console(file=stdout, width=width, soft_wrap=True)
+    cli.err = Console(file=stderr, width=width, soft_wrap=True)
     try:
         rc = cli.main(list(argv))
     finally:
